@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// health answers the admin listener's probes.
+type health struct {
+	store interface {
+		Ping(ctx context.Context) error
+	}
+	backend interface {
+		BackendHealthy() bool
+	}
+	stopping atomic.Bool
+}
+
+func (h *health) routes(metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", h.ready)
+	mux.Handle("GET /metrics", metrics)
+	return mux
+}
+
+// ready is 200 while the shim can serve: not shutting down, the ID map
+// store answers a ping, and the native backend was not failing at its last
+// call.
+func (h *health) ready(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fail := func(why string) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(why + "\n"))
+	}
+	if h.stopping.Load() {
+		fail("shutting down")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.store.Ping(ctx); err != nil {
+		fail("id map store unreachable")
+		return
+	}
+	if !h.backend.BackendHealthy() {
+		fail("native backend failing")
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}

@@ -1,0 +1,102 @@
+package shim
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/smsbulk/smsbulk-shim/upstream"
+)
+
+// catalog caches the native service and country catalogs, which are the
+// same for every key, for ttl. A refresh is made with the key of the request
+// that finds the copy stale, one refresh at a time; while the backend fails,
+// a copy up to ttl+staleFor old is still served, so that a blip does not
+// turn every getNumber into ERROR_SQL.
+type catalog struct {
+	api      NativeAPI
+	ttl      time.Duration
+	staleFor time.Duration
+	now      func() time.Time
+	onLookup func(cache string, hit bool)
+
+	services ttlValue[serviceCatalog]
+	sold     ttlValue[map[string]struct{}]
+	lastOK   atomic.Int64 // unix nanoseconds of the last good answer
+}
+
+// serviceCatalog is the native service list and the set of its codes.
+type serviceCatalog struct {
+	list []upstream.Service
+	set  map[string]struct{}
+}
+
+// ttlValue is one cached copy and the lock that makes refreshes one at a
+// time.
+type ttlValue[T any] struct {
+	mu  sync.Mutex
+	val T
+	at  time.Time
+	ok  bool
+}
+
+func cachedGet[T any](ctx context.Context, c *catalog, name string, v *ttlValue[T], fetch func(context.Context) (T, error)) (T, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	now := c.now()
+	if v.ok && now.Sub(v.at) < c.ttl {
+		c.onLookup(name, true)
+		return v.val, nil
+	}
+	c.onLookup(name, false)
+	val, err := fetch(ctx)
+	if err == nil {
+		v.val, v.at, v.ok = val, now, true
+		c.lastOK.Store(now.UnixNano())
+		return val, nil
+	}
+	if v.ok && now.Sub(v.at) < c.ttl+c.staleFor {
+		return v.val, nil
+	}
+	return val, err
+}
+
+// serviceSet is the native service catalog.
+func (c *catalog) serviceSet(ctx context.Context, key string) (serviceCatalog, error) {
+	return cachedGet(ctx, c, "services", &c.services, func(ctx context.Context) (serviceCatalog, error) {
+		list, err := c.api.Services(ctx, key)
+		if err != nil {
+			return serviceCatalog{}, err
+		}
+		set := make(map[string]struct{}, len(list))
+		for _, s := range list {
+			set[s.Code] = struct{}{}
+		}
+		return serviceCatalog{list: list, set: set}, nil
+	})
+}
+
+// soldCountries is the set of ISO codes the backend sells.
+func (c *catalog) soldCountries(ctx context.Context, key string) (map[string]struct{}, error) {
+	return cachedGet(ctx, c, "catalog_countries", &c.sold, func(ctx context.Context) (map[string]struct{}, error) {
+		list, err := c.api.Countries(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		set := make(map[string]struct{}, len(list))
+		for _, co := range list {
+			set[co.ISO] = struct{}{}
+		}
+		return set, nil
+	})
+}
+
+// lastAnswer is when a catalog last answered; zero if never.
+func (c *catalog) lastAnswer() time.Time {
+	n := c.lastOK.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}

@@ -1,0 +1,111 @@
+package shim
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/smsbulk/smsbulk-shim/upstream"
+)
+
+// Keys derives, from the one configured secret, the owner fingerprint of an
+// API key (what the ID map stores instead of the key) and the cipher that
+// seals a purchase intent (the key and the purchase, kept only until the
+// purchase is settled, so that a crashed purchase can be replayed and
+// refunded by any replica). Keys is safe for concurrent use.
+type Keys struct {
+	owner []byte
+	aead  cipher.AEAD
+}
+
+// NewKeys derives Keys from secret, which must be at least 16 bytes and
+// must not change while the ID map holds rows: a row whose owner was
+// fingerprinted with another secret is never found again.
+func NewKeys(secret []byte) (*Keys, error) {
+	if len(secret) < 16 {
+		return nil, errors.New("key secret must be at least 16 bytes")
+	}
+	derive := func(label string) []byte {
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte(label))
+		return m.Sum(nil)
+	}
+	block, err := aes.NewCipher(derive("smsbulk-shim intent seal v1"))
+	if err != nil {
+		return nil, fmt.Errorf("making intent cipher: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("making intent cipher: %w", err)
+	}
+	return &Keys{owner: derive("smsbulk-shim owner v1"), aead: aead}, nil
+}
+
+// Owner is the fingerprint of apiKey: 32 hex digits of an HMAC-SHA256 under
+// the secret. It identifies the owner of ID map rows; the key cannot be
+// recovered from it.
+func (k *Keys) Owner(apiKey string) string {
+	m := hmac.New(sha256.New, k.owner)
+	m.Write([]byte(apiKey))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0])[:16])
+}
+
+// ShortOwner is the prefix of an owner fingerprint that logs and spans show.
+func ShortOwner(owner string) string {
+	if len(owner) > 12 {
+		return owner[:12]
+	}
+	return owner
+}
+
+// intent is what a pending purchase needs to be replayed and refunded by a
+// process that never saw the request.
+type intent struct {
+	APIKey string              `json:"k"`
+	Buy    upstream.BuyRequest `json:"b"`
+}
+
+// seal encrypts an intent with AES-256-GCM; the owner is the additional
+// data, so a sealed intent moved to another owner's row does not open.
+func (k *Keys) seal(owner string, in intent) ([]byte, error) {
+	plain, err := json.Marshal(in)
+	if err != nil {
+		return nil, fmt.Errorf("sealing intent: %w", err)
+	}
+	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(plain)+k.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("sealing intent: %w", err)
+	}
+	return k.aead.Seal(nonce, nonce, plain, []byte(owner)), nil
+}
+
+// open decrypts what seal made for owner.
+func (k *Keys) open(owner string, sealed []byte) (intent, error) {
+	var in intent
+	n := k.aead.NonceSize()
+	if len(sealed) < n {
+		return in, errors.New("opening intent: too short")
+	}
+	plain, err := k.aead.Open(nil, sealed[:n], sealed[n:], []byte(owner))
+	if err != nil {
+		return in, errors.New("opening intent: not sealed by this secret for this owner")
+	}
+	if err := json.Unmarshal(plain, &in); err != nil {
+		return in, errors.New("opening intent: malformed")
+	}
+	return in, nil
+}
+
+// newIdempotencyKey is a random 128-bit key for one logical purchase.
+func newIdempotencyKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,156 @@
+package shim
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/mux"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/smsbulk/smsbulk-shim/countries"
+	"github.com/smsbulk/smsbulk-shim/idmap"
+	"github.com/smsbulk/smsbulk-shim/translate"
+	"github.com/smsbulk/smsbulk-shim/upstream"
+)
+
+// NativeAPI is what the shim calls of the native API; *upstream.Client
+// implements it.
+type NativeAPI interface {
+	Balance(ctx context.Context, apiKey string) (upstream.Balance, error)
+	Buy(ctx context.Context, apiKey string, req upstream.BuyRequest, idemKey string) (upstream.Activation, error)
+	Activation(ctx context.Context, apiKey, id string) (upstream.Activation, error)
+	Ready(ctx context.Context, apiKey, id string) (upstream.Activation, error)
+	Retry(ctx context.Context, apiKey, id string) (upstream.Activation, error)
+	Complete(ctx context.Context, apiKey, id string) (upstream.Activation, error)
+	Cancel(ctx context.Context, apiKey, id string) (upstream.Activation, error)
+	Countries(ctx context.Context, apiKey string) ([]upstream.Country, error)
+	Services(ctx context.Context, apiKey string) ([]upstream.Service, error)
+	Offers(ctx context.Context, apiKey string, f upstream.OfferFilter) ([]upstream.Offer, error)
+}
+
+// IDStore is what the shim needs of the ID map; every idmap.Store
+// implements it.
+type IDStore interface {
+	Reserve(ctx context.Context, r idmap.Reservation) (int64, error)
+	Commit(ctx context.Context, legacyID int64, nativeID string) error
+	Release(ctx context.Context, legacyID int64) error
+	Lookup(ctx context.Context, owner string, legacyID int64) (string, error)
+	Stale(ctx context.Context, before time.Time, lease time.Duration, limit int) ([]idmap.Pending, error)
+}
+
+var (
+	_ NativeAPI = (*upstream.Client)(nil)
+	_ IDStore   = (idmap.Store)(nil)
+)
+
+// Options configures NewServer. Keys and Services are required.
+type Options struct {
+	// Profile is the answer profile. The zero value is ProfileSMSActivate.
+	Profile translate.Profile
+	// Keys fingerprints API keys and seals purchase intents. Required.
+	Keys *Keys
+	// Services normalises service parameters. Required.
+	Services *translate.Services
+	// DefaultCountry is the country ID used when getNumber or
+	// getNumbersStatus names none. The zero value is Russia (0), as the
+	// original.
+	DefaultCountry int
+	// CatalogTTL is how long the native service and country catalogs are
+	// cached. Default 5m.
+	CatalogTTL time.Duration
+	// RequestTimeout bounds one legacy request. Default 30s.
+	RequestTimeout time.Duration
+	// CompensationTimeout bounds the refund made when a purchase cannot be
+	// stored; it runs even when the client has gone. Default 10s.
+	CompensationTimeout time.Duration
+	// Origin is the backend origin that non-legacy paths are passed to. nil
+	// answers them 404.
+	Origin *url.URL
+	// ProxyTransport carries pass-through requests. nil uses
+	// http.DefaultTransport.
+	ProxyTransport http.RoundTripper
+	// Limits bounds what a legacy request may carry. Zero fields take the
+	// defaults of Limits.
+	Limits Limits
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// TracerProvider makes the spans of legacy requests, native calls and
+	// ID map queries. nil makes none.
+	TracerProvider trace.TracerProvider
+	// Propagator reads the trace context (W3C traceparent) of incoming
+	// legacy requests. nil uses propagation.TraceContext.
+	Propagator propagation.TextMapPropagator
+	// MeterProvider makes the shim's instruments. nil records nothing.
+	MeterProvider metric.MeterProvider
+}
+
+// Server is the legacy front end. Create it with NewServer; it is an
+// http.Handler.
+type Server struct {
+	log      *slog.Logger
+	api      NativeAPI
+	ids      IDStore
+	cc       *countries.Resolver
+	opt      Options
+	catalog  *catalog
+	router   *mux.Router
+	defaultC countries.Country
+	tel      *telemetry
+}
+
+// NewServer makes the front end. It answers the legacy endpoint at
+// /stubs/handler_api.php, /stubs/handler_api and /handler_api.php, and
+// passes every other path to opt.Origin.
+func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resolver, opt Options) (*Server, error) {
+	if opt.Keys == nil || opt.Services == nil {
+		return nil, errMissing("Keys and Services")
+	}
+	if opt.CatalogTTL <= 0 {
+		opt.CatalogTTL = 5 * time.Minute
+	}
+	if opt.RequestTimeout <= 0 {
+		opt.RequestTimeout = 30 * time.Second
+	}
+	if opt.CompensationTimeout <= 0 {
+		opt.CompensationTimeout = 10 * time.Second
+	}
+	if opt.Propagator == nil {
+		opt.Propagator = propagation.TraceContext{}
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	tel, err := newTelemetry(opt.TracerProvider, opt.MeterProvider, cc)
+	if err != nil {
+		return nil, err
+	}
+	opt.Limits = opt.Limits.withDefaults()
+	def, ok := cc.Table().ByID(opt.DefaultCountry)
+	if !ok {
+		return nil, errMissing("the default country in the country table")
+	}
+	api = tel.nativeAPI(api)
+	ids = tel.idStore(ids)
+	s := &Server{
+		log: log, api: api, ids: ids, cc: cc, opt: opt, defaultC: def, tel: tel,
+		catalog: &catalog{api: api, ttl: opt.CatalogTTL, staleFor: 10 * opt.CatalogTTL, now: opt.Now, onLookup: tel.cacheLookup},
+	}
+	s.router = s.routes()
+	return s, nil
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// CatalogAnsweredAt is when the native catalog last answered; zero if it
+// never has. Readiness checks use it.
+func (s *Server) CatalogAnsweredAt() time.Time { return s.catalog.lastAnswer() }
+
+type errMissing string
+
+func (e errMissing) Error() string { return "shim: missing " + string(e) }

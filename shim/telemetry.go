@@ -1,0 +1,307 @@
+package shim
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/smsbulk/smsbulk-shim/countries"
+	"github.com/smsbulk/smsbulk-shim/idmap"
+	"github.com/smsbulk/smsbulk-shim/translate"
+	"github.com/smsbulk/smsbulk-shim/upstream"
+)
+
+// instrumentation is the name of the shim's tracer and meter.
+const instrumentation = "github.com/smsbulk/smsbulk-shim/shim"
+
+// The attribute keys of the shim's spans and metrics. None of them ever
+// holds an API key: the owner is a fingerprint.
+const (
+	attrAction      = attribute.Key("smsbulk.legacy.action")
+	attrCode        = attribute.Key("smsbulk.legacy.result_code")
+	attrProfile     = attribute.Key("smsbulk.legacy.profile")
+	attrCountryID   = attribute.Key("smsbulk.country.id")
+	attrCountryISO  = attribute.Key("smsbulk.country.iso")
+	attrService     = attribute.Key("smsbulk.service")
+	attrLegacyID    = attribute.Key("smsbulk.activation.legacy_id")
+	attrNativeID    = attribute.Key("smsbulk.activation.native_id")
+	attrOwner       = attribute.Key("smsbulk.owner")
+	attrNativeCall  = attribute.Key("smsbulk.native.call")
+	attrOutcome     = attribute.Key("smsbulk.outcome")
+	attrCache       = attribute.Key("smsbulk.cache")
+	attrCacheResult = attribute.Key("smsbulk.cache.result")
+	attrIDMapOp     = attribute.Key("db.operation.name")
+)
+
+// telemetry holds the shim's tracer and instruments. With no providers it
+// uses the no-op ones, which cost next to nothing.
+type telemetry struct {
+	tracer trace.Tracer
+	// backendDown is set by a native call that got no answer or a 5xx, and
+	// cleared by one that got any other answer.
+	backendDown atomic.Bool
+
+	requests      metric.Int64Counter
+	duration      metric.Float64Histogram
+	inFlight      metric.Int64UpDownCounter
+	nativeDur     metric.Float64Histogram
+	idmapDur      metric.Float64Histogram
+	idmapErrors   metric.Int64Counter
+	cacheLookups  metric.Int64Counter
+	compensations metric.Int64Counter
+}
+
+func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countries.Resolver) (*telemetry, error) {
+	if tp == nil {
+		tp = tracenoop.NewTracerProvider()
+	}
+	if mp == nil {
+		mp = metricnoop.NewMeterProvider()
+	}
+	m := mp.Meter(instrumentation)
+	t := &telemetry{tracer: tp.Tracer(instrumentation)}
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	var err error
+	t.requests, err = m.Int64Counter("smsbulk_shim.legacy.requests", metric.WithUnit("{request}"),
+		metric.WithDescription("Legacy requests answered, by action and legacy result code."))
+	add(err)
+	t.duration, err = m.Float64Histogram("smsbulk_shim.legacy.request.duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of legacy requests, by action."),
+		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+	add(err)
+	t.inFlight, err = m.Int64UpDownCounter("smsbulk_shim.legacy.active_requests", metric.WithUnit("{request}"),
+		metric.WithDescription("Legacy requests in flight."))
+	add(err)
+	t.nativeDur, err = m.Float64Histogram("smsbulk_shim.native.call.duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of native API calls, by call and outcome."),
+		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+	add(err)
+	t.idmapDur, err = m.Float64Histogram("smsbulk_shim.idmap.operation.duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of ID map store operations, by operation and outcome."),
+		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+	add(err)
+	t.idmapErrors, err = m.Int64Counter("smsbulk_shim.idmap.errors", metric.WithUnit("{error}"),
+		metric.WithDescription("ID map store operations that failed (not found excluded), by operation."))
+	add(err)
+	t.cacheLookups, err = m.Int64Counter("smsbulk_shim.cache.lookups", metric.WithUnit("{lookup}"),
+		metric.WithDescription("Cache lookups by cache (countries, services, catalog_countries, idmap) and result (hit, miss)."))
+	add(err)
+	t.compensations, err = m.Int64Counter("smsbulk_shim.compensations", metric.WithUnit("{purchase}"),
+		metric.WithDescription("Purchases refunded because they could not be stored or answered, by outcome (ok, failed)."))
+	add(err)
+	if cc != nil {
+		_, err = m.Int64ObservableCounter("smsbulk_shim.countries.lookups", metric.WithUnit("{lookup}"),
+			metric.WithDescription("Country resolver cache lookups, by result (hit, miss)."),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				hits, misses := cc.Stats()
+				o.Observe(int64(hits), metric.WithAttributes(attrCache.String("countries"), attrCacheResult.String("hit")))
+				o.Observe(int64(misses), metric.WithAttributes(attrCache.String("countries"), attrCacheResult.String("miss")))
+				return nil
+			}))
+		add(err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *telemetry) cacheLookup(cache string, hit bool) {
+	res := "miss"
+	if hit {
+		res = "hit"
+	}
+	t.cacheLookups.Add(context.Background(), 1, metric.WithAttributes(attrCache.String(cache), attrCacheResult.String(res)))
+}
+
+// IDMapCacheObserver returns the function to give idmap.NewCache so that
+// its hits and misses are counted with the other caches.
+func (s *Server) IDMapCacheObserver() func(hit bool) {
+	return func(hit bool) { s.tel.cacheLookup("idmap", hit) }
+}
+
+func (t *telemetry) compensation(ctx context.Context, ok bool) {
+	outcome := "ok"
+	if !ok {
+		outcome = "failed"
+	}
+	t.compensations.Add(ctx, 1, metric.WithAttributes(attrOutcome.String(outcome)))
+}
+
+// outcome names how a call ended, for metrics: ok, the native error code,
+// or transport.
+func outcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var api *upstream.APIError
+	if errors.As(err, &api) {
+		if api.Code != "" {
+			return api.Code
+		}
+		return "http_error"
+	}
+	if errors.Is(err, idmap.ErrNotFound) {
+		return "not_found"
+	}
+	if errors.Is(err, idmap.ErrNotPending) {
+		return "not_pending"
+	}
+	if errors.Is(err, context.Canceled) {
+		return "canceled"
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	return "error"
+}
+
+// native wraps one native call in a span and a measurement.
+func native[T any](t *telemetry, ctx context.Context, call string, f func(context.Context) (T, error)) (T, error) {
+	ctx, span := t.tracer.Start(ctx, "native "+call, trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(attrNativeCall.String(call)))
+	countNativeCall(ctx)
+	start := time.Now()
+	v, err := f(ctx)
+	out := outcome(err)
+	t.nativeDur.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrNativeCall.String(call), attrOutcome.String(out)))
+	span.SetAttributes(attrOutcome.String(out))
+	down := false
+	if err != nil && ctx.Err() == nil {
+		var api *upstream.APIError
+		if !errors.As(err, &api) || api.Status >= 500 {
+			span.SetStatus(codes.Error, err.Error())
+			down = true
+		}
+	}
+	t.backendDown.Store(down)
+	span.End()
+	return v, err
+}
+
+// BackendHealthy reports whether the native backend answered the shim's
+// last call (any answer but a 5xx counts). It is true before any call.
+func (s *Server) BackendHealthy() bool { return !s.tel.backendDown.Load() }
+
+// tracedAPI measures every native call.
+type tracedAPI struct {
+	NativeAPI
+	t *telemetry
+}
+
+func (t *telemetry) nativeAPI(api NativeAPI) NativeAPI { return tracedAPI{api, t} }
+
+func (a tracedAPI) Balance(ctx context.Context, key string) (upstream.Balance, error) {
+	return native(a.t, ctx, "balance", func(ctx context.Context) (upstream.Balance, error) { return a.NativeAPI.Balance(ctx, key) })
+}
+
+func (a tracedAPI) Buy(ctx context.Context, key string, req upstream.BuyRequest, idem string) (upstream.Activation, error) {
+	return native(a.t, ctx, "buy", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Buy(ctx, key, req, idem) })
+}
+
+func (a tracedAPI) Activation(ctx context.Context, key, id string) (upstream.Activation, error) {
+	return native(a.t, ctx, "get", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Activation(ctx, key, id) })
+}
+
+func (a tracedAPI) Ready(ctx context.Context, key, id string) (upstream.Activation, error) {
+	return native(a.t, ctx, "ready", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Ready(ctx, key, id) })
+}
+
+func (a tracedAPI) Retry(ctx context.Context, key, id string) (upstream.Activation, error) {
+	return native(a.t, ctx, "retry", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Retry(ctx, key, id) })
+}
+
+func (a tracedAPI) Complete(ctx context.Context, key, id string) (upstream.Activation, error) {
+	return native(a.t, ctx, "complete", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Complete(ctx, key, id) })
+}
+
+func (a tracedAPI) Cancel(ctx context.Context, key, id string) (upstream.Activation, error) {
+	return native(a.t, ctx, "cancel", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Cancel(ctx, key, id) })
+}
+
+func (a tracedAPI) Countries(ctx context.Context, key string) ([]upstream.Country, error) {
+	return native(a.t, ctx, "countries", func(ctx context.Context) ([]upstream.Country, error) { return a.NativeAPI.Countries(ctx, key) })
+}
+
+func (a tracedAPI) Services(ctx context.Context, key string) ([]upstream.Service, error) {
+	return native(a.t, ctx, "services", func(ctx context.Context) ([]upstream.Service, error) { return a.NativeAPI.Services(ctx, key) })
+}
+
+func (a tracedAPI) Offers(ctx context.Context, key string, f upstream.OfferFilter) ([]upstream.Offer, error) {
+	return native(a.t, ctx, "offers", func(ctx context.Context) ([]upstream.Offer, error) { return a.NativeAPI.Offers(ctx, key, f) })
+}
+
+// store wraps one ID map operation in a client span and a measurement.
+func store[T any](t *telemetry, ctx context.Context, op string, f func(context.Context) (T, error)) (T, error) {
+	ctx, span := t.tracer.Start(ctx, "idmap "+op, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attrIDMapOp.String(op)))
+	start := time.Now()
+	v, err := f(ctx)
+	out := outcome(err)
+	t.idmapDur.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrIDMapOp.String(op), attrOutcome.String(out)))
+	if err != nil && !errors.Is(err, idmap.ErrNotFound) {
+		t.idmapErrors.Add(ctx, 1, metric.WithAttributes(attrIDMapOp.String(op)))
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.SetAttributes(attrOutcome.String(out))
+	span.End()
+	return v, err
+}
+
+// tracedStore measures every ID map operation.
+type tracedStore struct {
+	IDStore
+	t *telemetry
+}
+
+func (t *telemetry) idStore(ids IDStore) IDStore { return tracedStore{ids, t} }
+
+func (s tracedStore) Reserve(ctx context.Context, r idmap.Reservation) (int64, error) {
+	return store(s.t, ctx, "reserve", func(ctx context.Context) (int64, error) { return s.IDStore.Reserve(ctx, r) })
+}
+
+func (s tracedStore) Commit(ctx context.Context, id int64, nativeID string) error {
+	_, err := store(s.t, ctx, "commit", func(ctx context.Context) (struct{}, error) { return struct{}{}, s.IDStore.Commit(ctx, id, nativeID) })
+	return err
+}
+
+func (s tracedStore) Release(ctx context.Context, id int64) error {
+	_, err := store(s.t, ctx, "release", func(ctx context.Context) (struct{}, error) { return struct{}{}, s.IDStore.Release(ctx, id) })
+	return err
+}
+
+func (s tracedStore) Lookup(ctx context.Context, owner string, id int64) (string, error) {
+	return store(s.t, ctx, "lookup", func(ctx context.Context) (string, error) { return s.IDStore.Lookup(ctx, owner, id) })
+}
+
+func (s tracedStore) Stale(ctx context.Context, before time.Time, lease time.Duration, limit int) ([]idmap.Pending, error) {
+	return store(s.t, ctx, "stale", func(ctx context.Context) ([]idmap.Pending, error) { return s.IDStore.Stale(ctx, before, lease, limit) })
+}
+
+// resultCode is the legacy result code of an answer body: the text before
+// the first colon of a text answer ("ACCESS_NUMBER"), or "JSON" for the
+// JSON answers.
+func resultCode(body []byte) string {
+	if len(body) > 0 && (body[0] == '{' || body[0] == '[') {
+		return "JSON"
+	}
+	for i, c := range body {
+		if c == ':' {
+			return string(body[:i])
+		}
+	}
+	return string(body)
+}
+
+// failed reports whether a code is an ERROR_SQL-class outcome, which marks
+// the request's span as an error.
+func failed(code string) bool { return code == string(translate.ErrorSQL) }
