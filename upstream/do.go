@@ -1,0 +1,277 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// request is one logical native call, which may take several attempts.
+type request struct {
+	op      string
+	method  string
+	path    string // escaped, starting with "/", relative to the base URL
+	query   url.Values
+	body    []byte // JSON body of a POST; nil for none
+	idemKey string // Idempotency-Key of a POST, the same on every attempt
+	timeout time.Duration
+}
+
+// errBodyTooLarge is the cause of a *TransportError for a body longer than
+// Options.MaxBodyBytes.
+var errBodyTooLarge = errors.New("response body too large")
+
+// badBodyError marks a 2xx body that is not the contract's JSON. Such a body
+// is not retried: the same backend would send it again.
+type badBodyError struct{ err error }
+
+func (e *badBodyError) Error() string { return "unreadable response body: " + e.err.Error() }
+func (e *badBodyError) Unwrap() error { return e.err }
+
+// call runs r until it succeeds, fails in a way that is not retryable, runs
+// out of attempts or out of time, decoding a 2xx body into a fresh T on each
+// attempt and checking it with valid. It is the only place that sends
+// requests.
+//
+// r.timeout bounds the whole call, retries and backoff included. When the
+// caller's ctx is done, the result is ctx.Err() itself; when only r.timeout
+// ran out, it is a *TransportError wrapping context.DeadlineExceeded.
+func call[T any](ctx context.Context, c *Client, apiKey string, r *request, valid func(*T) error) (T, error) {
+	var zero T
+	if !validAPIKey(apiKey) {
+		return zero, &APIError{
+			Op:      r.op,
+			Status:  http.StatusUnauthorized,
+			Code:    CodeUnauthorized,
+			Message: "api key is empty or not a valid header value; no request sent",
+		}
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		v, err := once(ctx, c, apiKey, r, valid)
+		if err == nil {
+			return v, nil
+		}
+		if perr := parent.Err(); perr != nil {
+			return zero, perr
+		}
+		var te *TransportError
+		if ctx.Err() != nil && errors.As(err, &te) {
+			return zero, &TransportError{Op: r.op, NotSent: te.NotSent, Err: fmt.Errorf("no answer within %s: %w", r.timeout, context.DeadlineExceeded)}
+		}
+		if attempt >= c.retries || !retryable(err) {
+			return zero, err
+		}
+		wait := c.backoffFor(attempt)
+		var ae *APIError
+		if errors.As(err, &ae) && ae.RetryAfter > wait {
+			wait = ae.RetryAfter
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
+			// Sleeping would outlive the call: hand back what we have.
+			return zero, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if perr := parent.Err(); perr != nil {
+				return zero, perr
+			}
+			return zero, err
+		case <-t.C:
+		}
+	}
+}
+
+// retryable reports whether a failed attempt may be repeated: a transport
+// failure other than an unreadable or oversized 2xx body, or a 502, 503 or
+// 504. Every call is safe to repeat: GETs by nature and POSTs because they
+// repeat their Idempotency-Key. A 500 is not retried (the backend failed on
+// this request and would most likely fail again), nor a 429 (the wait is
+// usually hours) nor any other 4xx (the request itself is refused).
+func retryable(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		switch ae.Status {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	var bb *badBodyError
+	if errors.As(err, &bb) || errors.Is(err, errBodyTooLarge) {
+		return false
+	}
+	var te *TransportError
+	return errors.As(err, &te)
+}
+
+// backoffFor is the jittered wait before retry number attempt+1: between
+// half and all of Backoff*2^attempt.
+func (c *Client) backoffFor(attempt int) time.Duration {
+	d := c.backoff << min(attempt, 16)
+	if d <= 0 {
+		d = c.backoff
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// once makes one attempt of r.
+func once[T any](ctx context.Context, c *Client, apiKey string, r *request, valid func(*T) error) (T, error) {
+	var v T
+	u := c.baseURL + r.path
+	if len(r.query) > 0 {
+		u += "?" + r.query.Encode()
+	}
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
+	if err != nil {
+		// Only a bad method or URL gets here; the URL is ours, without secrets.
+		return v, fmt.Errorf("upstream %s: building request: %w", r.op, err)
+	}
+	h := req.Header
+	h["X-Api-Key"] = []string{apiKey}
+	h["Accept"] = []string{"application/json"}
+	h["User-Agent"] = []string{c.userAgent}
+	if r.body != nil {
+		h["Content-Type"] = []string{"application/json"}
+	}
+	if r.idemKey != "" {
+		h["Idempotency-Key"] = []string{r.idemKey}
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return v, &TransportError{Op: r.op, NotSent: notSent(err), Err: scrub(redact(err), apiKey)}
+	}
+	defer closeBody(resp.Body)
+	if err := checkResponse(r.op, resp, c.maxBody, apiKey, c.now()); err != nil {
+		return v, err
+	}
+	dec := json.NewDecoder(&capReader{r: resp.Body, left: c.maxBody})
+	if err := dec.Decode(&v); err != nil {
+		switch {
+		case errors.Is(err, errBodyTooLarge):
+			err = fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, c.maxBody)
+		case isReadErr(err):
+			// The connection failed while the body came: worth a retry.
+		default:
+			// Not JSON, truncated JSON, wrong types, a price that is not a
+			// decimal: the backend does not speak the contract.
+			err = &badBodyError{err: err}
+		}
+		return v, &TransportError{Op: r.op, Err: scrub(redact(err), apiKey)}
+	}
+	if err := valid(&v); err != nil {
+		return v, &TransportError{Op: r.op, Err: scrub(&badBodyError{err: err}, apiKey)}
+	}
+	return v, nil
+}
+
+// notSent reports whether err certainly came before the request left: a
+// failed dial, DNS lookup or proxy CONNECT.
+func notSent(err error) bool {
+	var oe *net.OpError
+	if errors.As(err, &oe) && (oe.Op == "dial" || oe.Op == "proxyconnect") {
+		return true
+	}
+	var de *net.DNSError
+	return errors.As(err, &de)
+}
+
+// readErr marks an error returned by the response body itself (a reset or
+// a timeout while reading), as opposed to a decoding error.
+type readErr struct{ err error }
+
+func (e *readErr) Error() string { return e.err.Error() }
+func (e *readErr) Unwrap() error { return e.err }
+
+func isReadErr(err error) bool {
+	var re *readErr
+	return errors.As(err, &re)
+}
+
+// redact drops the URL from a *url.Error: the URL holds the query, and
+// nothing but the method is needed to tell calls apart.
+func redact(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// scrub hides apiKey in the text of err, should a backend have echoed it
+// into something that ends up there; errors.Is and errors.As still see err.
+func scrub(err error, apiKey string) error {
+	if !strings.Contains(err.Error(), apiKey) {
+		return err
+	}
+	return &scrubbedError{err: err, text: strings.ReplaceAll(err.Error(), apiKey, "[redacted]")}
+}
+
+type scrubbedError struct {
+	err  error
+	text string
+}
+
+func (e *scrubbedError) Error() string { return e.text }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// capReader reads from r and fails with errBodyTooLarge once more than left
+// bytes came. Errors of r itself come back as *readErr.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if int64(len(p)) > c.left {
+		p = p[:c.left+1] // one byte more than allowed, to notice an excess
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return 0, errBodyTooLarge
+	}
+	if err != nil && err != io.EOF {
+		err = &readErr{err: err}
+	}
+	return n, err
+}
+
+// closeBody drains what is left of a body, up to a bound, so that the
+// connection can be reused, and closes it.
+func closeBody(b io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, b, 64<<10)
+	_ = b.Close()
+}
+
+// validAPIKey reports whether key can be sent as a header value: one or more
+// visible ASCII characters.
+func validAPIKey(key string) bool {
+	if key == "" {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
