@@ -60,10 +60,7 @@ func (s *Server) service(ctx context.Context, key, param string) (string, error)
 // cancelled (refunded) at once; one whose outcome is unknown stays pending
 // and the Reconciler settles it.
 func (s *Server) getNumber(ctx context.Context, req translate.Request) ([]byte, error) {
-	svc, err := s.service(ctx, req.APIKey, req.Service)
-	if err != nil {
-		return nil, err
-	}
+	// Everything that needs no native call is checked first.
 	c, err := s.country(ctx, req.Country)
 	if err != nil {
 		return nil, err
@@ -75,6 +72,10 @@ func (s *Server) getNumber(ctx context.Context, req translate.Request) ([]byte, 
 	operator, lerr := translate.ParseOperator(req.Operator)
 	if lerr != nil {
 		return nil, lerr
+	}
+	svc, err := s.service(ctx, req.APIKey, req.Service)
+	if err != nil {
+		return nil, err
 	}
 	buy := upstream.BuyRequest{ServiceCode: svc, CountryISO: c.ISO, MaxPrice: maxPrice, Operator: operator}
 	owner := s.opt.Keys.Owner(req.APIKey)
@@ -215,19 +216,19 @@ func (s *Server) getNumbersStatus(ctx context.Context, req translate.Request) ([
 func (s *Server) getPrices(ctx context.Context, req translate.Request) ([]byte, error) {
 	var f upstream.OfferFilter
 	named := -1
-	if req.Service != "" {
-		svc, err := s.service(ctx, req.APIKey, req.Service)
-		if err != nil {
-			return nil, err
-		}
-		f.ServiceCode = svc
-	}
 	if req.Country != "" {
 		c, err := s.country(ctx, req.Country)
 		if err != nil {
 			return nil, err
 		}
 		f.CountryISO, named = c.ISO, c.ID
+	}
+	if req.Service != "" {
+		svc, err := s.service(ctx, req.APIKey, req.Service)
+		if err != nil {
+			return nil, err
+		}
+		f.ServiceCode = svc
 	}
 	offers, err := s.api.Offers(ctx, req.APIKey, f)
 	if err != nil {
