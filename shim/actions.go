@@ -153,8 +153,13 @@ func (s *Server) activation(ctx context.Context, req translate.Request) (string,
 	if lerr != nil {
 		return "", lerr
 	}
+	return s.lookup(ctx, req.APIKey, id)
+}
+
+// lookup finds the native ID behind a valid legacy ID of this key.
+func (s *Server) lookup(ctx context.Context, key string, id int64) (string, error) {
 	trace.SpanFromContext(ctx).SetAttributes(attrLegacyID.Int64(id))
-	nativeID, err := s.ids.Lookup(ctx, s.opt.Keys.Owner(req.APIKey), id)
+	nativeID, err := s.ids.Lookup(ctx, s.opt.Keys.Owner(key), id)
 	if errors.Is(err, idmap.ErrNotFound) {
 		return "", &translate.Error{Code: translate.NoActivation}
 	}
@@ -177,13 +182,17 @@ func (s *Server) getStatus(ctx context.Context, req translate.Request) ([]byte, 
 }
 
 func (s *Server) setStatus(ctx context.Context, req translate.Request) ([]byte, error) {
-	nativeID, err := s.activation(ctx, req)
-	if err != nil {
-		return nil, err
+	id, lerr := translate.ParseID(req.ID)
+	if lerr != nil {
+		return nil, lerr
 	}
 	op, lerr := translate.ParseSetStatus(req.Status)
 	if lerr != nil {
 		return nil, lerr
+	}
+	nativeID, err := s.lookup(ctx, req.APIKey, id)
+	if err != nil {
+		return nil, err
 	}
 	call := map[translate.SetOp]func(context.Context, string, string) (upstream.Activation, error){
 		translate.OpReady:    s.api.Ready,
