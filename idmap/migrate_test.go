@@ -1,0 +1,69 @@
+package idmap
+
+import (
+	"testing"
+	"testing/fstest"
+)
+
+func TestLoadMigrations(t *testing.T) {
+	tests := []struct {
+		name         string
+		files        fstest.MapFS
+		wantVersions []int
+		wantErr      bool
+	}{
+		{
+			name: "sorted by version",
+			files: fstest.MapFS{
+				"m/0010_ten.sql": {Data: []byte("ten")},
+				"m/0002_two.sql": {Data: []byte("two")},
+				"m/README.md":    {Data: []byte("not a migration")},
+			},
+			wantVersions: []int{2, 10},
+		},
+		{name: "no version", files: fstest.MapFS{"m/init.sql": {}}, wantErr: true},
+		{name: "bad version", files: fstest.MapFS{"m/x_init.sql": {}}, wantErr: true},
+		{name: "duplicate", files: fstest.MapFS{"m/1_a.sql": {}, "m/0001_b.sql": {}}, wantErr: true},
+		{name: "empty", files: fstest.MapFS{"m/README.md": {}}, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ms, err := loadMigrations(tc.files, "m")
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("loadMigrations = %v, want an error", ms)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("loadMigrations: %v", err)
+			}
+			var got []int
+			for _, m := range ms {
+				got = append(got, m.version)
+			}
+			if len(got) != len(tc.wantVersions) {
+				t.Fatalf("versions = %v, want %v", got, tc.wantVersions)
+			}
+			for i := range got {
+				if got[i] != tc.wantVersions[i] {
+					t.Fatalf("versions = %v, want %v", got, tc.wantVersions)
+				}
+			}
+		})
+	}
+}
+
+func TestEmbeddedMigrations(t *testing.T) {
+	for _, dir := range []string{"migrations/sqlite", "migrations/postgres"} {
+		t.Run(dir, func(t *testing.T) {
+			ms, err := loadMigrations(migrationFS, dir)
+			if err != nil {
+				t.Fatalf("loadMigrations: %v", err)
+			}
+			if ms[0].version != 1 {
+				t.Fatalf("first migration is version %d, want 1", ms[0].version)
+			}
+		})
+	}
+}

@@ -1,0 +1,315 @@
+package idmap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// migrationLockKey is the first key of the advisory lock that serialises
+// migrations; the second is a hash of the schema, so that stores in
+// different schemas migrate independently.
+const migrationLockKey int32 = 0x69646d70 // "idmp"
+
+// Postgres is the shared store for replicas: a pgxpool over one schema
+// (the DSN's search_path). Legacy IDs come from one sequence, so they are
+// unique across replicas; Stale claims rows with FOR UPDATE SKIP LOCKED, so
+// two replicas never work the same row at once.
+type Postgres struct {
+	pool *pgxpool.Pool
+	call call
+}
+
+var _ Store = (*Postgres)(nil)
+
+// OpenPostgres connects to the PostgreSQL database of dsn
+// ("postgres://user@host:port/db?sslmode=...&search_path=schema") and
+// migrates its schema under an advisory lock, so that replicas starting at
+// once are safe. Unless the DSN sets them, connect_timeout is OpTimeout and
+// the server's statement_timeout is OpTimeout too, so that the server
+// abandons what the client gave up on.
+func OpenPostgres(ctx context.Context, dsn string, opt Options) (*Postgres, error) {
+	opt = opt.withDefaults()
+	octx, cancel := context.WithTimeout(ctx, opt.openTimeout())
+	defer cancel()
+
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parsing id map dsn: %w", err)
+	}
+	cfg.MaxConns = int32(min(opt.MaxConns, 1<<30))
+	cc := cfg.ConnConfig
+	if cc.ConnectTimeout <= 0 || cc.ConnectTimeout > opt.OpTimeout {
+		cc.ConnectTimeout = opt.OpTimeout
+	}
+	if _, ok := cc.RuntimeParams["statement_timeout"]; !ok {
+		cc.RuntimeParams["statement_timeout"] = strconv.FormatInt(opt.OpTimeout.Milliseconds(), 10)
+	}
+	if _, ok := cc.RuntimeParams["application_name"]; !ok {
+		cc.RuntimeParams["application_name"] = "smsbulk-shim idmap"
+	}
+
+	pool, err := pgxpool.NewWithConfig(octx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening id map pool: %w", err)
+	}
+	s := &Postgres{pool: pool, call: call{timeout: opt.OpTimeout, now: opt.Now, unavailable: pgUnavailable}}
+	if err := s.migrate(octx); err != nil {
+		pool.Close()
+		return nil, s.call.fail(ctx, "migrating id map", err)
+	}
+	return s, nil
+}
+
+// migrate applies the embedded migrations not yet recorded in
+// schema_migrations, in one transaction holding a transaction-level advisory
+// lock, so that concurrent replicas apply each migration exactly once.
+func (s *Postgres) migrate(ctx context.Context) error {
+	ms, err := loadMigrations(migrationFS, "migrations/postgres")
+	if err != nil {
+		return err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	// Waiting for another replica's migration may take longer than one call.
+	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+		return fmt.Errorf("lifting statement_timeout: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))",
+		migrationLockKey); err != nil {
+		return fmt.Errorf("taking the migration lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer     PRIMARY KEY,
+		applied_at timestamptz NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("creating schema_migrations: %w", err)
+	}
+	rows, err := tx.Query(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return fmt.Errorf("reading schema_migrations: %w", err)
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return fmt.Errorf("reading schema_migrations: %w", err)
+	}
+	applied := make(map[int]bool, len(versions))
+	for _, v := range versions {
+		applied[int(v)] = true
+	}
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return fmt.Errorf("applying %s: %w", m.name, err)
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+			int32(m.version), s.call.now().UTC()); err != nil {
+			return fmt.Errorf("recording %s: %w", m.name, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
+// pgUnavailable reports errors that mean the server could not be reached
+// or could not serve: connection failures, resets, timeouts, shutdowns,
+// resource exhaustion and cancelled statements. A server error about the
+// request itself (syntax, constraint, authentication) is not one.
+func pgUnavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			strings.HasPrefix(pgErr.Code, "53"),   // insufficient resources
+			strings.HasPrefix(pgErr.Code, "57P0"), // admin/crash shutdown, cannot connect now
+			pgErr.Code == "57014":                 // query_canceled (statement_timeout)
+			return true
+		}
+		return false
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) ||
+		pgconn.Timeout(err) ||
+		pgconn.SafeToRetry(err) ||
+		errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE)
+}
+
+// Reserve implements Store.
+func (s *Postgres) Reserve(ctx context.Context, r Reservation) (int64, error) {
+	if err := checkReservation(r); err != nil {
+		return 0, err
+	}
+	octx, cancel := s.call.ctx(ctx)
+	defer cancel()
+	now := s.call.now().UTC()
+	var id int64
+	err := s.pool.QueryRow(octx, `INSERT INTO id_map (owner, idem_key, state, intent, created_at, updated_at)
+		VALUES ($1, $2, 'pending', $3, $4, $4) RETURNING legacy_id`,
+		r.Owner, r.IdemKey, r.Intent, now).Scan(&id)
+	if err != nil {
+		return 0, s.call.fail(ctx, "reserving a legacy id", err)
+	}
+	return id, nil
+}
+
+// Commit implements Store.
+func (s *Postgres) Commit(ctx context.Context, legacyID int64, nativeID string) error {
+	what := fmt.Sprintf("committing legacy id %d", legacyID)
+	if nativeID == "" {
+		return fmt.Errorf("%s: empty native id", what)
+	}
+	octx, cancel := s.call.ctx(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(octx, `UPDATE id_map
+		SET state = 'active', native_id = $1, intent = NULL, claimed_until = NULL, updated_at = $2
+		WHERE legacy_id = $3 AND state = 'pending'`,
+		nativeID, s.call.now().UTC(), legacyID)
+	if err != nil {
+		return s.call.fail(ctx, what, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%s: %w", what, ErrNotPending)
+	}
+	return nil
+}
+
+// Release implements Store.
+func (s *Postgres) Release(ctx context.Context, legacyID int64) error {
+	what := fmt.Sprintf("releasing legacy id %d", legacyID)
+	octx, cancel := s.call.ctx(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(octx, `UPDATE id_map
+		SET state = 'void', intent = NULL, claimed_until = NULL, updated_at = $1
+		WHERE legacy_id = $2 AND state = 'pending'`,
+		s.call.now().UTC(), legacyID)
+	if err != nil {
+		return s.call.fail(ctx, what, err)
+	}
+	if tag.RowsAffected() > 0 {
+		return nil
+	}
+	var state string
+	err = s.pool.QueryRow(octx, "SELECT state FROM id_map WHERE legacy_id = $1", legacyID).Scan(&state)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return s.call.fail(ctx, what, err)
+	case state == "active":
+		return fmt.Errorf("%s: %w", what, ErrNotPending)
+	}
+	return nil
+}
+
+// Lookup implements Store.
+func (s *Postgres) Lookup(ctx context.Context, owner string, legacyID int64) (string, error) {
+	octx, cancel := s.call.ctx(ctx)
+	defer cancel()
+	var nativeID string
+	err := s.pool.QueryRow(octx,
+		"SELECT native_id FROM id_map WHERE legacy_id = $1 AND owner = $2 AND state = 'active'",
+		legacyID, owner).Scan(&nativeID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("looking up legacy id %d: %w", legacyID, ErrNotFound)
+	}
+	if err != nil {
+		return "", s.call.fail(ctx, fmt.Sprintf("looking up legacy id %d", legacyID), err)
+	}
+	return nativeID, nil
+}
+
+// Stale implements Store with one UPDATE over a FOR UPDATE SKIP LOCKED
+// subquery: rows another replica is claiming at the same moment are skipped.
+func (s *Postgres) Stale(ctx context.Context, before time.Time, lease time.Duration, limit int) ([]Pending, error) {
+	if err := checkStale(lease, limit); err != nil {
+		return nil, err
+	}
+	const what = "claiming stale rows"
+	octx, cancel := s.call.ctx(ctx)
+	defer cancel()
+	now := s.call.now().UTC()
+	rows, err := s.pool.Query(octx, `UPDATE id_map
+		SET claimed_until = $1, attempts = attempts + 1, updated_at = $2
+		WHERE legacy_id IN (
+			SELECT legacy_id FROM id_map
+			WHERE state = 'pending' AND created_at < $3 AND (claimed_until IS NULL OR claimed_until <= $2)
+			ORDER BY created_at, legacy_id
+			LIMIT $4
+			FOR UPDATE SKIP LOCKED)
+		RETURNING legacy_id, owner, idem_key, intent, created_at, attempts`,
+		now.Add(lease), now, before.UTC(), limit)
+	if err != nil {
+		return nil, s.call.fail(ctx, what, err)
+	}
+	ps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Pending, error) {
+		var p Pending
+		var attempts int32
+		err := row.Scan(&p.LegacyID, &p.Owner, &p.IdemKey, &p.Intent, &p.CreatedAt, &attempts)
+		p.CreatedAt = p.CreatedAt.UTC()
+		p.Attempts = int(attempts)
+		return p, err
+	})
+	if err != nil {
+		return nil, s.call.fail(ctx, what, err)
+	}
+	sortPending(ps)
+	return ps, nil
+}
+
+// DeleteBefore implements Store.
+func (s *Postgres) DeleteBefore(ctx context.Context, before time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("deleting old rows: limit %d is not positive", limit)
+	}
+	octx, cancel := s.call.ctx(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(octx, `DELETE FROM id_map WHERE legacy_id IN (
+		SELECT legacy_id FROM id_map
+		WHERE created_at < $1 AND state <> 'pending'
+		ORDER BY created_at
+		LIMIT $2
+		FOR UPDATE SKIP LOCKED)`, before.UTC(), limit)
+	if err != nil {
+		return 0, s.call.fail(ctx, "deleting old rows", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Ping implements Store.
+func (s *Postgres) Ping(ctx context.Context) error {
+	octx, cancel := s.call.ctx(ctx)
+	defer cancel()
+	if err := s.pool.Ping(octx); err != nil {
+		return s.call.fail(ctx, "pinging id map", err)
+	}
+	return nil
+}
+
+// Close implements Store. It waits for connections in use to be returned.
+func (s *Postgres) Close() error {
+	s.pool.Close()
+	return nil
+}
