@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"bytes"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -80,5 +81,21 @@ func TestPrintHelpListsEveryVariable(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "SHIM_ADDR") || !strings.Contains(buf.String(), ":8080") {
 		t.Errorf("help:\n%s", buf.String())
+	}
+}
+
+// TestREADMEListsEveryVariable keeps the README's configuration table true.
+func TestREADMEListsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := reflect.TypeFor[config.Config]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		row := "| `SHIM_" + f.Tag.Get("env") + "` |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README.md has no configuration row for SHIM_%s", f.Tag.Get("env"))
+		}
 	}
 }
