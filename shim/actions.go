@@ -78,7 +78,7 @@ func (s *Server) getNumber(ctx context.Context, req translate.Request) ([]byte, 
 		return nil, err
 	}
 	buy := upstream.BuyRequest{ServiceCode: svc, CountryISO: c.ISO, MaxPrice: maxPrice, Operator: operator}
-	owner := s.opt.Keys.Owner(req.APIKey)
+	owner := s.owner(ctx, req.APIKey)
 	sealed, err := s.opt.Keys.seal(owner, intent{APIKey: req.APIKey, Buy: buy})
 	if err != nil {
 		return nil, err
@@ -94,8 +94,10 @@ func (s *Server) getNumber(ctx context.Context, req translate.Request) ([]byte, 
 	act, err := s.api.Buy(ctx, req.APIKey, buy, idem)
 	if err != nil {
 		var api *upstream.APIError
-		if errors.As(err, &api) && api.Status < 500 {
-			// The backend answered no: nothing was bought.
+		var te *upstream.TransportError
+		if errors.As(err, &api) && api.Status < 500 || errors.As(err, &te) && te.NotSent {
+			// The backend answered no, or never got the request (a failed
+			// dial, an open circuit breaker): nothing was bought.
 			s.release(ctx, legacyID)
 		}
 		// Otherwise the outcome is unknown; the row stays pending and the
@@ -159,7 +161,7 @@ func (s *Server) activation(ctx context.Context, req translate.Request) (string,
 // lookup finds the native ID behind a valid legacy ID of this key.
 func (s *Server) lookup(ctx context.Context, key string, id int64) (string, error) {
 	trace.SpanFromContext(ctx).SetAttributes(attrLegacyID.Int64(id))
-	nativeID, err := s.ids.Lookup(ctx, s.opt.Keys.Owner(key), id)
+	nativeID, err := s.ids.Lookup(ctx, s.owner(ctx, key), id)
 	if errors.Is(err, idmap.ErrNotFound) {
 		return "", &translate.Error{Code: translate.NoActivation}
 	}

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -100,13 +99,14 @@ func (s *Server) handleLegacy() http.Handler {
 		if err == nil {
 			name = string(req.Action)
 			span.SetName(name)
-			span.SetAttributes(attrAction.String(name), attrOwner.String(ShortOwner(s.opt.Keys.Owner(req.APIKey))))
+			st.owner = s.opt.Keys.Owner(req.APIKey)
+			span.SetAttributes(attrAction.String(name), attrOwner.String(ShortOwner(st.owner)))
 			body, err = actions[req.Action](ctx, req)
 		}
 		code := s.write(ctx, w, r, name, body, err)
 		span.SetAttributes(attrCode.String(code))
 		if failed(code) {
-			span.SetStatus(codes.Error, code)
+			span.SetStatus(codes.Error, statusText(code, err))
 		}
 		d := time.Since(start)
 		attrs := metric.WithAttributes(attrAction.String(name), attrCode.String(code))
@@ -122,12 +122,23 @@ func (s *Server) handleLegacy() http.Handler {
 	})
 }
 
-// requestState is what one legacy request counts while it runs.
+// requestState is what one legacy request keeps while it runs.
 type requestState struct {
 	nativeCalls atomic.Int64
+	// owner is the fingerprint of the request's API key, computed once.
+	owner string
 }
 
 type stateKey struct{}
+
+// owner is the fingerprint of key, taken from the request's state when the
+// handler already computed it.
+func (s *Server) owner(ctx context.Context, key string) string {
+	if st, ok := ctx.Value(stateKey{}).(*requestState); ok && st.owner != "" {
+		return st.owner
+	}
+	return s.opt.Keys.Owner(key)
+}
 
 func countNativeCall(ctx context.Context) {
 	if st, ok := ctx.Value(stateKey{}).(*requestState); ok {
@@ -278,17 +289,4 @@ func scheme(r *http.Request) string {
 		return "https"
 	}
 	return "http"
-}
-
-// validUTF8 reports whether s is valid UTF-8 without control characters.
-func validUTF8(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, c := range s {
-		if c < ' ' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,5 +20,3 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-var _ io.Writer = os.Stdout
