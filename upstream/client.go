@@ -20,6 +20,10 @@ const (
 	DefaultRetries      = 2
 	DefaultBackoff      = 100 * time.Millisecond
 	DefaultUserAgent    = "smsbulk-shim"
+	// DefaultBreakerThreshold and DefaultBreakerCooldown are the circuit
+	// breaker's defaults: open after 5 failures in a row, for 5s.
+	DefaultBreakerThreshold = 5
+	DefaultBreakerCooldown  = 5 * time.Second
 )
 
 // Options tunes a Client. The zero value is ready to use.
@@ -56,8 +60,19 @@ type Options struct {
 	NewIdempotencyKey func() string
 	// UserAgent is sent as User-Agent. Empty means DefaultUserAgent.
 	UserAgent string
+	// BreakerThreshold is how many attempts in a row, across all calls, must
+	// fail (a transport failure or a 5xx; any other answer, 429 included,
+	// resets the count) before the circuit breaker opens and every call fails at
+	// once, without a request, with a *TransportError wrapping
+	// ErrCircuitOpen. Zero means DefaultBreakerThreshold (5); a negative
+	// value turns the breaker off. The breaker is shared by all API keys.
+	BreakerThreshold int
+	// BreakerCooldown is how long an open breaker refuses calls before it
+	// lets one probe through; the probe's success closes it and its failure
+	// opens it for another cooldown. Zero means DefaultBreakerCooldown (5s).
+	BreakerCooldown time.Duration
 	// Now is the clock used to turn an HTTP-date Retry-After into a
-	// duration. Nil means time.Now.
+	// duration and to time the breaker's cooldown. Nil means time.Now.
 	Now func() time.Time
 }
 
@@ -75,19 +90,21 @@ type Client struct {
 	newKey     func() string
 	userAgent  string
 	now        func() time.Time
+	breaker    *breaker
 }
 
 // New returns a Client for baseURL, which includes the native prefix, such
 // as "https://smsbulk.net/api/v1". baseURL must be an absolute http or https
 // URL without user info, query or fragment; a trailing slash is ignored.
-// Negative Timeout, BuyTimeout, MaxBodyBytes or Backoff are errors.
+// Negative Timeout, BuyTimeout, MaxBodyBytes, Backoff or BreakerCooldown are
+// errors.
 func New(baseURL string, opt Options) (*Client, error) {
 	base, err := parseBaseURL(baseURL)
 	if err != nil {
 		return nil, err
 	}
-	if opt.Timeout < 0 || opt.BuyTimeout < 0 || opt.MaxBodyBytes < 0 || opt.Backoff < 0 {
-		return nil, errors.New("creating upstream client: negative timeout, body limit or backoff")
+	if opt.Timeout < 0 || opt.BuyTimeout < 0 || opt.MaxBodyBytes < 0 || opt.Backoff < 0 || opt.BreakerCooldown < 0 {
+		return nil, errors.New("creating upstream client: negative timeout, body limit, backoff or breaker cooldown")
 	}
 	c := &Client{
 		baseURL:    base,
@@ -115,6 +132,8 @@ func New(baseURL string, opt Options) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.breaker = newBreaker(orDefault(opt.BreakerThreshold, DefaultBreakerThreshold),
+		orDefault(opt.BreakerCooldown, DefaultBreakerCooldown), c.now)
 	rt := opt.Transport
 	if rt == nil {
 		rt = NewTransport()

@@ -10,8 +10,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,6 +47,12 @@ func (e *badBodyError) Unwrap() error { return e.err }
 // r.timeout bounds the whole call, retries and backoff included. When the
 // caller's ctx is done, the result is ctx.Err() itself; when only r.timeout
 // ran out, it is a *TransportError wrapping context.DeadlineExceeded.
+//
+// Every attempt first asks c.breaker: a refused first attempt fails with
+// ErrCircuitOpen, a refused retry hands back the error before it, and no
+// retry sleeps while the breaker is open. Each attempt's outcome is
+// recorded; one cut short by the caller's ctx is not held against the
+// backend.
 func call[T any](ctx context.Context, c *Client, apiKey string, r *request, valid func(*T) error) (T, error) {
 	var zero T
 	if !validAPIKey(apiKey) {
@@ -58,24 +66,38 @@ func call[T any](ctx context.Context, c *Client, apiKey string, r *request, vali
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
+	var h history
+	var last error // what the call reports for the last failed attempt
 	for attempt := 0; ; attempt++ {
-		v, err := once(ctx, c, apiKey, r, valid)
-		if err == nil {
+		tk, ok := c.breaker.allow()
+		if !ok {
+			if last != nil {
+				return zero, last
+			}
+			return zero, &TransportError{Op: r.op, NotSent: true, Err: ErrCircuitOpen}
+		}
+		v, raw := once(ctx, c, apiKey, r, valid)
+		c.breaker.done(tk, outcomeOf(raw, parent.Err()))
+		if raw == nil {
 			return v, nil
 		}
 		if perr := parent.Err(); perr != nil {
 			return zero, perr
 		}
+		err := h.add(r, raw)
 		var te *TransportError
 		if ctx.Err() != nil && errors.As(err, &te) {
 			return zero, &TransportError{Op: r.op, NotSent: te.NotSent, Err: fmt.Errorf("no answer within %s: %w", r.timeout, context.DeadlineExceeded)}
 		}
-		if attempt >= c.retries || !retryable(err) {
+		if attempt >= c.retries || !retryable(raw) || c.breaker.refusing() {
+			// Out of attempts, not worth another, or the breaker has
+			// opened: a retry now would only be refused.
 			return zero, err
 		}
+		last = err
 		wait := c.backoffFor(attempt)
 		var ae *APIError
-		if errors.As(err, &ae) && ae.RetryAfter > wait {
+		if errors.As(raw, &ae) && ae.RetryAfter > wait {
 			wait = ae.RetryAfter
 		}
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
@@ -93,6 +115,42 @@ func call[T any](ctx context.Context, c *Client, apiKey string, r *request, vali
 		case <-t.C:
 		}
 	}
+}
+
+// history is what the failed attempts of one call tell about its effect.
+type history struct {
+	// sent: an attempt may have reached the backend.
+	sent bool
+	// unknown: an attempt of a POST may have acted without the caller
+	// learning its result: it got no answer, or a 5xx.
+	unknown bool
+}
+
+// add records a failed attempt and returns the error the call reports for
+// it, which differs from err in two cases. A NotSent *TransportError loses
+// NotSent when an earlier attempt may have been sent. A 4xx answer to a POST
+// after an attempt whose effect is unknown becomes a *TransportError that
+// does not wrap the *APIError: the 4xx (a 429, say) came before the backend
+// looked at the Idempotency-Key, so it does not tell whether the earlier
+// attempt acted, and callers must not read it as "nothing happened".
+func (h *history) add(r *request, err error) error {
+	var te *TransportError
+	var ae *APIError
+	isTE, isAE := errors.As(err, &te), errors.As(err, &ae)
+	out := err
+	switch {
+	case isTE && te.NotSent && h.sent:
+		out = &TransportError{Op: te.Op, Err: te.Err}
+	case isAE && ae.Status < 500 && h.unknown:
+		out = &TransportError{Op: r.op, Err: fmt.Errorf("outcome unknown: an earlier attempt may have acted, then %v", err)}
+	}
+	if !isTE || !te.NotSent {
+		h.sent = true
+	}
+	if r.method == http.MethodPost && (isTE && !te.NotSent || isAE && ae.Status >= 500) {
+		h.unknown = true
+	}
+	return out
 }
 
 // retryable reports whether a failed attempt may be repeated: a transport
@@ -140,6 +198,12 @@ func once[T any](ctx context.Context, c *Client, apiKey string, r *request, vali
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
 	}
+	// http.Transport silently sends a GET or a request with an
+	// Idempotency-Key again when a reused connection breaks; if that second
+	// dial fails, the dial error alone would hide that the first copy was
+	// written. Anything written counts as sent.
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }})
 	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
 		// Only a bad method or URL gets here; the URL is ours, without secrets.
@@ -157,7 +221,7 @@ func once[T any](ctx context.Context, c *Client, apiKey string, r *request, vali
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return v, &TransportError{Op: r.op, NotSent: notSent(err), Err: scrub(redact(err), apiKey)}
+		return v, &TransportError{Op: r.op, NotSent: notSent(err) && !wrote.Load(), Err: scrub(redact(err), apiKey)}
 	}
 	defer closeBody(resp.Body)
 	if err := checkResponse(r.op, resp, c.maxBody, apiKey, c.now()); err != nil {
@@ -184,7 +248,8 @@ func once[T any](ctx context.Context, c *Client, apiKey string, r *request, vali
 }
 
 // notSent reports whether err certainly came before the request left: a
-// failed dial, DNS lookup or proxy CONNECT.
+// failed dial, DNS lookup or proxy CONNECT. once also requires that no
+// copy of the request was written.
 func notSent(err error) bool {
 	var oe *net.OpError
 	if errors.As(err, &oe) && (oe.Op == "dial" || oe.Op == "proxyconnect") {

@@ -55,7 +55,19 @@
 // failed on this very request), nor a 429 (its wait is usually hours), nor
 // any other 4xx. Retries wait a jittered, doubling backoff, or the answer's
 // Retry-After when that is longer, and give up instead of sleeping past the
-// call's deadline.
+// call's deadline. A NotSent *TransportError means that no attempt of the
+// call was written. When an attempt of a POST got no answer or a 5xx and a
+// retry then gets a 4xx (a 429, say, which the backend sends before it looks
+// at the Idempotency-Key), the call fails with a *TransportError that does
+// not wrap that *APIError: the first attempt may have acted.
+//
+// A circuit breaker, shared by every call of a Client, stops sending after
+// Options.BreakerThreshold failed attempts in a row (transport failures and
+// 5xx; any other answer, 429 included, shows the backend is up): for
+// Options.BreakerCooldown every call fails at once with a NotSent
+// *TransportError wrapping ErrCircuitOpen. Then one probe call at a time is
+// let through; its success closes the breaker, its failure opens it again.
+// Retries stop as soon as the breaker opens.
 //
 // Options.Timeout (Options.BuyTimeout for Buy) bounds the whole call,
 // retries included, inside the caller's context. When the caller's context

@@ -16,9 +16,10 @@ import (
 // in go-github:
 //
 //   - Code is the body's "error", trimmed and lower-cased; "" when the body
-//     is not the contract's JSON (an HTML page from a proxy, say).
-//   - Message is the body's "message", with apiKey hidden should the backend
-//     have echoed it.
+//     is not the contract's JSON (an HTML page from a proxy, say), or when a
+//     code outside the contract holds apiKey.
+//   - Message is the body's "message", with apiKey hidden, in any ASCII case,
+//     should the backend have echoed it.
 //   - RetryAfter comes from the Retry-After header, in seconds or as an
 //     HTTP-date (relative to now; a past date is 0), else from the body's
 //     retryAfter seconds.
@@ -34,7 +35,12 @@ func checkResponse(op string, resp *http.Response, maxBody int64, apiKey string,
 		e.Code = strings.ToLower(strings.TrimSpace(body.Error))
 		e.Message = body.Message
 		if apiKey != "" {
-			e.Message = strings.ReplaceAll(e.Message, apiKey, "[redacted]")
+			// A backend that echoes the key, in any case, must not put it
+			// into error text: a code of its own holding it is no code.
+			if !contractCodes[e.Code] && strings.Contains(e.Code, asciiLower(apiKey)) {
+				e.Code = ""
+			}
+			e.Message = redactKey(e.Message, apiKey)
 		}
 	}
 	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
@@ -46,6 +52,51 @@ func checkResponse(op string, resp *http.Response, maxBody int64, apiKey string,
 		e.MinPrice = minPrice(e.Message)
 	}
 	return e
+}
+
+// contractCodes are the codes of the contract, which say nothing about any
+// key.
+var contractCodes = map[string]bool{
+	CodeValidation: true, CodeUnauthorized: true, CodeInsufficient: true, CodeForbidden: true, CodeNotFound: true,
+	CodeOutOfStock: true, CodeInvalidState: true, CodeEarlyCancel: true, CodeUnknownService: true,
+	CodeUnknownCountry: true, CodePriceAboveMax: true, CodeRateLimitExceeded: true, CodeInternal: true,
+}
+
+// redactKey replaces every occurrence of key in s, in any ASCII case, with
+// "[redacted]".
+func redactKey(s, key string) string {
+	lower, k := asciiLower(s), asciiLower(key)
+	i := strings.Index(lower, k)
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for i >= 0 {
+		b.WriteString(s[last : last+i])
+		b.WriteString("[redacted]")
+		last += i + len(k)
+		i = strings.Index(lower[last:], k)
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// asciiLower lower-cases the ASCII letters of s and nothing else, so that
+// byte offsets in the result are offsets in s.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 // parseRetryAfter reads a Retry-After value: delta-seconds or an HTTP-date.

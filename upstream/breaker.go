@@ -1,0 +1,183 @@
+package upstream
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// ErrCircuitOpen is the cause of a call refused without a request because
+// the backend failed Options.BreakerThreshold times in a row and its
+// cooldown has not passed, or because one probe call is already testing
+// whether it is back. It comes wrapped in a *TransportError with NotSent
+// set: errors.Is(err, ErrCircuitOpen) tells it apart.
+var ErrCircuitOpen = errors.New("circuit breaker open: the backend is failing, request not sent")
+
+// The breaker's states.
+const (
+	closed   = iota // requests flow; consecutive failures are counted
+	open            // requests are refused until the cooldown ends
+	halfOpen        // one probe at a time decides between closed and open
+)
+
+// outcome is what one attempt says about the backend.
+type outcome uint8
+
+const (
+	// neutral says nothing: the caller went away, or no request was made.
+	neutral outcome = iota
+	// up is any answer of the backend other than a 5xx: 2xx, 3xx, 4xx and
+	// 429 included.
+	up
+	// down is a transport failure (dial error, reset, timeout, unreadable
+	// body) or a 5xx.
+	down
+)
+
+// breaker is a consecutive-failure circuit breaker shared by every call of
+// one Client, whatever the API key. After threshold down outcomes in a row
+// it opens: calls fail at once with ErrCircuitOpen for cooldown. Then it is
+// half-open: one call at a time is let through as a probe; up closes it,
+// down opens it for another cooldown, neutral lets the next caller probe.
+//
+// Outcomes of attempts admitted before the last change of state are
+// dropped (each state change starts a new generation, as in
+// sony/gobreaker), so that slow answers from before an opening neither
+// close nor reopen it. A nil *breaker admits everything. It is safe for
+// concurrent use.
+type breaker struct {
+	threshold int
+	cooldown  time.Duration
+	now       func() time.Time
+
+	mu       sync.Mutex
+	state    int
+	failures int       // consecutive down outcomes while closed
+	until    time.Time // end of the cooldown while open
+	probing  bool      // a probe is in flight while half-open
+	gen      uint64    // bumped on every change of state
+}
+
+// ticket is one admitted attempt, to be handed back to done.
+type ticket struct {
+	gen   uint64
+	probe bool
+}
+
+// newBreaker returns a breaker, or nil (admit everything) when threshold is
+// not positive.
+func newBreaker(threshold int, cooldown time.Duration, now func() time.Time) *breaker {
+	if threshold <= 0 {
+		return nil
+	}
+	return &breaker{threshold: threshold, cooldown: cooldown, now: now}
+}
+
+// allow admits one attempt, or reports false when the breaker refuses it.
+// An admitted attempt must be handed to done exactly once.
+func (b *breaker) allow() (ticket, bool) {
+	if b == nil {
+		return ticket{}, true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case open:
+		if b.now().Before(b.until) {
+			return ticket{}, false
+		}
+		b.set(halfOpen)
+		fallthrough
+	case halfOpen:
+		if b.probing {
+			return ticket{}, false
+		}
+		b.probing = true
+		return ticket{gen: b.gen, probe: true}, true
+	}
+	return ticket{gen: b.gen}, true
+}
+
+// refusing reports whether an attempt made now would be refused, without
+// admitting one: a retry checks it before sleeping on its backoff.
+func (b *breaker) refusing() bool {
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case open:
+		return b.now().Before(b.until)
+	case halfOpen:
+		return b.probing
+	}
+	return false
+}
+
+// done records the outcome of an attempt admitted by allow.
+func (b *breaker) done(t ticket, o outcome) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t.gen != b.gen {
+		return // admitted before the last change of state
+	}
+	if t.probe {
+		switch o {
+		case up:
+			b.set(closed)
+		case down:
+			b.set(open)
+		default:
+			b.probing = false
+		}
+		return
+	}
+	switch o {
+	case up:
+		b.failures = 0
+	case down:
+		b.failures++
+		if b.failures >= b.threshold {
+			b.set(open)
+		}
+	}
+}
+
+// set moves to state s and starts a new generation. The caller holds b.mu.
+func (b *breaker) set(s int) {
+	b.state = s
+	b.gen++
+	b.failures = 0
+	b.probing = false
+	if s == open {
+		b.until = b.now().Add(b.cooldown)
+	}
+}
+
+// outcomeOf classifies the error of one attempt for the breaker. parentErr
+// is the caller's context error: when the caller went away, the attempt
+// says nothing about the backend.
+func outcomeOf(err, parentErr error) outcome {
+	if err == nil {
+		return up
+	}
+	if parentErr != nil {
+		return neutral
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		if ae.Status >= 500 {
+			return down
+		}
+		return up
+	}
+	var te *TransportError
+	if errors.As(err, &te) {
+		return down
+	}
+	return neutral // a request that could not be built was never sent
+}
