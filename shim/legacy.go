@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -89,7 +90,16 @@ func (s *Server) handleLegacy() http.Handler {
 		defer s.tel.inFlight.Add(ctx, -1)
 
 		req, err := s.parse(r)
+		// The span and the metrics are named after the action when it is one
+		// of the seven, even when the request is refused (a getNumber
+		// without a key is still a getNumber); anything else is "unknown",
+		// so that junk cannot mint span names or metric series.
 		name := "unknown"
+		if err == nil && req.Action.Known() {
+			name = string(req.Action)
+			span.SetName(name)
+			span.SetAttributes(attrAction.String(name))
+		}
 		var body []byte
 		if err == nil {
 			if lerr := translate.CheckAction(req, s.opt.Profile); lerr != nil {
@@ -97,10 +107,8 @@ func (s *Server) handleLegacy() http.Handler {
 			}
 		}
 		if err == nil {
-			name = string(req.Action)
-			span.SetName(name)
 			st.owner = s.opt.Keys.Owner(req.APIKey)
-			span.SetAttributes(attrAction.String(name), attrOwner.String(ShortOwner(st.owner)))
+			span.SetAttributes(attrOwner.String(ShortOwner(st.owner)))
 			body, err = actions[req.Action](ctx, req)
 		}
 		code := s.write(ctx, w, r, name, body, err)
@@ -116,7 +124,7 @@ func (s *Server) handleLegacy() http.Handler {
 			slog.String("trace_id", span.SpanContext().TraceID().String()),
 			slog.String("action", name),
 			slog.String("code", code),
-			slog.Duration("duration", d),
+			slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 			slog.Int64("native_calls", st.nativeCalls.Load()),
 		)
 	})
@@ -155,7 +163,7 @@ func (s *Server) parse(r *http.Request) (translate.Request, error) {
 	if len(r.URL.RawQuery) > lim.MaxQueryBytes {
 		return translate.Request{}, malformed
 	}
-	query, _ := url.ParseQuery(r.URL.RawQuery) // like PHP, keep what parses
+	query := parseParams(r.URL.RawQuery)
 	sources := []url.Values{query}
 	if r.Method == http.MethodPost && r.Body != nil {
 		form, err := s.readForm(r)
@@ -187,6 +195,61 @@ func (s *Server) parse(r *http.Request) (translate.Request, error) {
 	return req, nil
 }
 
+// parseParams reads an urlencoded query or form body as PHP does: pairs are
+// split on "&" only (a ";" is part of the value), "+" is a space, and a "%"
+// not followed by two hex digits stays as it is. No pair is ever dropped:
+// url.ParseQuery drops a pair with a ";" or a bad escape, which would turn
+// "maxPrice=0.10;x" into no price limit and "country=62;x" into the default
+// country, instead of the BAD_ACTION and BAD_COUNTRY such values get.
+func parseParams(s string) url.Values {
+	v := url.Values{}
+	for s != "" {
+		var pair string
+		pair, s, _ = strings.Cut(s, "&")
+		if pair == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(pair, "=")
+		name = unescapeParam(name)
+		v[name] = append(v[name], unescapeParam(value))
+	}
+	return v
+}
+
+// unescapeParam decodes "+" and valid %XX escapes and keeps everything else.
+func unescapeParam(s string) string {
+	if !strings.ContainsAny(s, "%+") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
 // validKey reports whether an API key can be sent on: 1 to 256 printable
 // ASCII characters. Anything else is answered BAD_KEY without a native call.
 func validKey(k string) bool {
@@ -215,8 +278,7 @@ func (s *Server) readForm(r *http.Request) (url.Values, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, _ := url.ParseQuery(string(b))
-		return v, nil
+		return parseParams(string(b)), nil
 	case "multipart/form-data":
 		if params["boundary"] == "" {
 			return nil, errors.New("multipart without boundary")

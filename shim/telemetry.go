@@ -55,8 +55,10 @@ type telemetry struct {
 	nativeDur     metric.Float64Histogram
 	idmapDur      metric.Float64Histogram
 	idmapErrors   metric.Int64Counter
-	cacheLookups  metric.Int64Counter
 	compensations metric.Int64Counter
+	// caches counts the lookups of the shim's own caches by name; the map
+	// is fixed at construction.
+	caches map[string]*cacheStats
 }
 
 func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countries.Resolver) (*telemetry, error) {
@@ -92,35 +94,48 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countrie
 	t.idmapErrors, err = m.Int64Counter("smsbulk_shim.idmap.errors", metric.WithUnit("{error}"),
 		metric.WithDescription("ID map store operations that failed (not found excluded), by operation."))
 	add(err)
-	t.cacheLookups, err = m.Int64Counter("smsbulk_shim.cache.lookups", metric.WithUnit("{lookup}"),
-		metric.WithDescription("Cache lookups by cache (countries, services, catalog_countries, idmap) and result (hit, miss)."))
-	add(err)
 	t.compensations, err = m.Int64Counter("smsbulk_shim.compensations", metric.WithUnit("{purchase}"),
 		metric.WithDescription("Purchases refunded because they could not be stored or answered, by outcome (ok, failed)."))
 	add(err)
-	if cc != nil {
-		_, err = m.Int64ObservableCounter("smsbulk_shim.countries.lookups", metric.WithUnit("{lookup}"),
-			metric.WithDescription("Country resolver cache lookups, by result (hit, miss)."),
-			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+	// One counter for every cache. The country resolver counts its own
+	// lookups, so the counter is read at collection time.
+	t.caches = map[string]*cacheStats{"services": {}, "catalog_countries": {}, "idmap": {}}
+	_, err = m.Int64ObservableCounter("smsbulk_shim.cache.lookups", metric.WithUnit("{lookup}"),
+		metric.WithDescription("Cache lookups by cache (countries, services, catalog_countries, idmap) and result (hit, miss)."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			observe := func(cache string, hits, misses int64) {
+				o.Observe(hits, metric.WithAttributes(attrCache.String(cache), attrCacheResult.String("hit")))
+				o.Observe(misses, metric.WithAttributes(attrCache.String(cache), attrCacheResult.String("miss")))
+			}
+			for name, c := range t.caches {
+				observe(name, c.hits.Load(), c.misses.Load())
+			}
+			if cc != nil {
 				hits, misses := cc.Stats()
-				o.Observe(int64(hits), metric.WithAttributes(attrCache.String("countries"), attrCacheResult.String("hit")))
-				o.Observe(int64(misses), metric.WithAttributes(attrCache.String("countries"), attrCacheResult.String("miss")))
-				return nil
-			}))
-		add(err)
-	}
+				observe("countries", int64(hits), int64(misses))
+			}
+			return nil
+		}))
+	add(err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
+// cacheStats counts the lookups of one cache.
+type cacheStats struct{ hits, misses atomic.Int64 }
+
+// cacheLookup counts one lookup of a cache named in t.caches.
 func (t *telemetry) cacheLookup(cache string, hit bool) {
-	res := "miss"
-	if hit {
-		res = "hit"
+	c := t.caches[cache]
+	switch {
+	case c == nil:
+	case hit:
+		c.hits.Add(1)
+	default:
+		c.misses.Add(1)
 	}
-	t.cacheLookups.Add(context.Background(), 1, metric.WithAttributes(attrCache.String(cache), attrCacheResult.String(res)))
 }
 
 // IDMapCacheObserver returns the function to give idmap.NewCache so that
@@ -240,10 +255,16 @@ func (a tracedAPI) Offers(ctx context.Context, key string, f upstream.OfferFilte
 	return native(a.t, ctx, "offers", func(ctx context.Context) ([]upstream.Offer, error) { return a.NativeAPI.Offers(ctx, key, f) })
 }
 
-// store wraps one ID map operation in a client span and a measurement.
+// store wraps one ID map operation in a client span and a measurement. An
+// operation outside any trace (the reconciler's poll for stale rows every
+// few seconds) is measured but gets no span: a root span of its own would
+// flood the traces.
 func store[T any](t *telemetry, ctx context.Context, op string, f func(context.Context) (T, error)) (T, error) {
-	ctx, span := t.tracer.Start(ctx, "idmap "+op, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attrIDMapOp.String(op)))
+	var span trace.Span = tracenoop.Span{}
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		ctx, span = t.tracer.Start(ctx, "idmap "+op, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attrIDMapOp.String(op)))
+	}
 	start := time.Now()
 	v, err := f(ctx)
 	out := outcome(err)
@@ -305,3 +326,13 @@ func resultCode(body []byte) string {
 // failed reports whether a code is an ERROR_SQL-class outcome, which marks
 // the request's span as an error.
 func failed(code string) bool { return code == string(translate.ErrorSQL) }
+
+// statusText is the span status description of a failed legacy request: the
+// legacy code, then the error's cause chain when there is one (error texts
+// never hold the API key: upstream scrubs it, and nothing else has it).
+func statusText(code string, err error) string {
+	if err == nil {
+		return code
+	}
+	return code + ": " + err.Error()
+}
