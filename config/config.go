@@ -42,12 +42,15 @@ type Config struct {
 	CountriesFile    string        `env:"COUNTRIES_FILE" help:"CSV file replacing the built-in country table (id,iso,eng,rus,chn,slug,aliases)"`
 	CountryCacheSize int           `env:"COUNTRY_CACHE_SIZE" envDefault:"4096" help:"entries of the LRU of resolved country inputs"`
 	CatalogTTL       time.Duration `env:"CATALOG_TTL" envDefault:"5m" help:"how long the native service and country catalogs are cached"`
+	ProbeAPIKey      string        `env:"PROBE_API_KEY" help:"optional API key with which the shim keeps the native catalog fresh in the background; when set, /readyz also requires the catalog to have answered within 3 x SHIM_CATALOG_TTL (with -sandbox a sandbox key is used)"`
 	DefaultCountry   int           `env:"DEFAULT_COUNTRY" envDefault:"0" help:"country ID used when getNumber or getNumbersStatus names none (the original used the account's, Russia 0)"`
 
 	RequestTimeout     time.Duration `env:"REQUEST_TIMEOUT" envDefault:"30s" help:"deadline of one legacy request, native calls included"`
 	UpstreamTimeout    time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s" help:"deadline of one native call"`
 	UpstreamBuyTimeout time.Duration `env:"UPSTREAM_BUY_TIMEOUT" envDefault:"20s" help:"deadline of one native purchase"`
 	UpstreamRetries    int           `env:"UPSTREAM_RETRIES" envDefault:"2" help:"retries of a failed native call that is safe to repeat (GET, or POST with its Idempotency-Key)"`
+	BreakerThreshold   int           `env:"BREAKER_THRESHOLD" envDefault:"5" help:"native attempts failing in a row (transport errors, 5xx; not 429 or other 4xx) after which the shim stops calling the backend and answers ERROR_SQL at once; 0 turns the breaker off"`
+	BreakerCooldown    time.Duration `env:"BREAKER_COOLDOWN" envDefault:"5s" help:"how long the open breaker refuses native calls before one probe call tests the backend again"`
 
 	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"5s" help:"server: time to read request headers"`
 	ReadTimeout       time.Duration `env:"READ_TIMEOUT" envDefault:"15s" help:"server: time to read a whole request"`
@@ -105,7 +108,7 @@ func (c Config) Validate(sandbox bool) error {
 		"STORE_TIMEOUT": c.StoreTimeout, "CATALOG_TTL": c.CatalogTTL, "READ_HEADER_TIMEOUT": c.ReadHeaderTimeout,
 		"READ_TIMEOUT": c.ReadTimeout, "WRITE_TIMEOUT": c.WriteTimeout, "IDLE_TIMEOUT": c.IdleTimeout,
 		"SHUTDOWN_TIMEOUT": c.ShutdownTimeout, "RECONCILE_AFTER": c.ReconcileAfter, "RECONCILE_EVERY": c.ReconcileEvery,
-		"IDMAP_RETENTION": c.IDMapRetention,
+		"IDMAP_RETENTION": c.IDMapRetention, "BREAKER_COOLDOWN": c.BreakerCooldown,
 	} {
 		if d <= 0 {
 			add("%s%s must be positive, got %v", Prefix, name, d)
@@ -119,6 +122,9 @@ func (c Config) Validate(sandbox bool) error {
 	}
 	if c.UpstreamRetries < 0 {
 		add("%sUPSTREAM_RETRIES must not be negative", Prefix)
+	}
+	if c.BreakerThreshold < 0 {
+		add("%sBREAKER_THRESHOLD must not be negative (0 turns the breaker off)", Prefix)
 	}
 	if c.IDMapCacheSize < 1 || c.CountryCacheSize < 1 {
 		add("%sIDMAP_CACHE_SIZE and %sCOUNTRY_CACHE_SIZE must be at least 1", Prefix, Prefix)

@@ -100,3 +100,15 @@ func (c *catalog) lastAnswer() time.Time {
 	}
 	return time.Unix(0, n)
 }
+
+// WarmCatalog fetches the service and country catalogs with key if their
+// copies are older than the TTL, so that readiness can tell whether the
+// backend's catalog answers before any bot calls. run calls it in the
+// background with SHIM_PROBE_API_KEY.
+func (s *Server) WarmCatalog(ctx context.Context, key string) error {
+	if _, err := s.catalog.serviceSet(ctx, key); err != nil {
+		return err
+	}
+	_, err := s.catalog.soldCountries(ctx, key)
+	return err
+}

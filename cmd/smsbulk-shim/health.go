@@ -14,8 +14,14 @@ type health struct {
 	}
 	backend interface {
 		BackendHealthy() bool
+		CatalogAnsweredAt() time.Time
 	}
-	stopping atomic.Bool
+	// catalogMaxAge, when positive, is how recently the native catalog must
+	// have answered (the background warm-up with SHIM_PROBE_API_KEY keeps it
+	// fresh). Zero skips the check: without a key the shim cannot ask.
+	catalogMaxAge time.Duration
+	now           func() time.Time
+	stopping      atomic.Bool
 }
 
 func (h *health) routes(metrics http.Handler) http.Handler {
@@ -30,8 +36,8 @@ func (h *health) routes(metrics http.Handler) http.Handler {
 }
 
 // ready is 200 while the shim can serve: not shutting down, the ID map
-// store answers a ping, and the native backend was not failing at its last
-// call.
+// store answers a ping, the native backend was not failing at its last
+// call, and (with a probe key) the native catalog answered recently.
 func (h *health) ready(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fail := func(why string) {
@@ -51,6 +57,12 @@ func (h *health) ready(w http.ResponseWriter, r *http.Request) {
 	if !h.backend.BackendHealthy() {
 		fail("native backend failing")
 		return
+	}
+	if h.catalogMaxAge > 0 {
+		if at := h.backend.CatalogAnsweredAt(); at.IsZero() || h.now().Sub(at) > h.catalogMaxAge {
+			fail("native catalog has not answered recently")
+			return
+		}
 	}
 	_, _ = w.Write([]byte("ready\n"))
 }

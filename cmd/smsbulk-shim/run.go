@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +70,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	// trace_id and span_id on every line logged in a request
+	log = slog.New(traceLogHandler{log.Handler()})
 	profile, _ := translate.ParseProfile(cfg.Profile) // checked by Validate
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -78,8 +82,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	// The backend: the real one, or the sandbox on a loopback port.
 	origin := cfg.UpstreamURL
 	secret := cfg.KeySecret
+	probeKey := cfg.ProbeAPIKey
 	if *useSandbox {
-		sbAddr, stopSandbox, err := startSandbox(environ, log)
+		sbAddr, sbKey, stopSandbox, err := startSandbox(environ, log)
 		if err != nil {
 			return err
 		}
@@ -87,6 +92,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		origin = "http://" + sbAddr
 		if secret == "" {
 			secret = devSecret
+		}
+		if probeKey == "" {
+			probeKey = sbKey
 		}
 		log.Warn("SANDBOX MODE: the shim talks to the built-in sandbox backend; no real numbers are sold and no money moves",
 			slog.String("sandbox_addr", sbAddr))
@@ -100,13 +108,15 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	defer tel.shutdown(log)
+	defer tel.shutdown(context.Background(), log) // on early returns; a no-op after the flush below
 
 	client, err := upstream.New(originURL.String()+cfg.NativePrefix, upstream.Options{
-		Timeout:       cfg.UpstreamTimeout,
-		BuyTimeout:    cfg.UpstreamBuyTimeout,
-		Retries:       retries(cfg.UpstreamRetries),
-		WrapTransport: tel.wrapTransport,
+		Timeout:          cfg.UpstreamTimeout,
+		BuyTimeout:       cfg.UpstreamBuyTimeout,
+		Retries:          retries(cfg.UpstreamRetries),
+		BreakerThreshold: retries(cfg.BreakerThreshold), // 0 is off in both
+		BreakerCooldown:  cfg.BreakerCooldown,
+		WrapTransport:    tel.wrapTransport,
 	})
 	if err != nil {
 		return fmt.Errorf("making native client: %w", err)
@@ -168,7 +178,15 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		idmap.RunRetention(bg, store, idmap.RetentionOptions{MaxAge: cfg.IDMapRetention, Logger: log})
 	}()
 
-	health := &health{store: store, backend: srv}
+	health := &health{store: store, backend: srv, now: time.Now}
+	if probeKey != "" {
+		health.catalogMaxAge = 3 * cfg.CatalogTTL
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			warmCatalog(bg, srv, probeKey, cfg.CatalogTTL/2, log)
+		}()
+	}
 	main := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -214,6 +232,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	err = main.Shutdown(sctx)
 	stopBG()
 	_ = admin.Shutdown(sctx)
+	tel.shutdown(sctx, log) // flush spans and metrics within the same deadline
 	if err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
@@ -256,25 +275,46 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewJSONHandler(w, opts)), nil
 }
 
-// startSandbox serves the built-in sandbox on a loopback port.
-func startSandbox(environ []string, log *slog.Logger) (addr string, stop func(), err error) {
+// startSandbox serves the built-in sandbox on a loopback port. It returns
+// one of its keys (the first in order) for the catalog warm-up.
+func startSandbox(environ []string, log *slog.Logger) (addr, key string, stop func(), err error) {
 	var sc sandboxConfig
 	if err := env.ParseWithOptions(&sc, env.Options{Environment: env.ToMap(environ)}); err != nil {
-		return "", nil, fmt.Errorf("reading sandbox configuration: %w", err)
+		return "", "", nil, fmt.Errorf("reading sandbox configuration: %w", err)
 	}
 	keys, err := sandbox.ParseKeys(sc.Keys)
 	if err != nil {
-		return "", nil, fmt.Errorf("SANDBOX_KEYS: %w", err)
+		return "", "", nil, fmt.Errorf("SANDBOX_KEYS: %w", err)
 	}
 	sb, err := sandbox.New(sandbox.Config{Keys: keys, SMSDelay: sc.SMSDelay, TTL: sc.TTL})
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, fmt.Errorf("listening for the sandbox: %w", err)
+		return "", "", nil, fmt.Errorf("listening for the sandbox: %w", err)
 	}
 	hs := &http.Server{Handler: sb, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
-	return ln.Addr().String(), func() { _ = hs.Close() }, nil
+	if len(keys) == 0 {
+		keys = sandbox.DefaultKeys()
+	}
+	return ln.Addr().String(), slices.Min(slices.Collect(maps.Keys(keys))), func() { _ = hs.Close() }, nil
+}
+
+// warmCatalog keeps the native catalog fresh with the probe key until ctx
+// is done, so that /readyz can tell whether it answers.
+func warmCatalog(ctx context.Context, srv *shim.Server, key string, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := srv.WarmCatalog(ctx, key); err != nil && ctx.Err() == nil {
+			log.Warn("native catalog did not answer", slog.String("err", err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
 
 // shimProc is one run() of the shim inside the test process.
@@ -180,7 +182,34 @@ func TestRunSandboxWarnsAndServes(t *testing.T) {
 	if code, _, body := get(t, "http://"+p.AdminAddr+"/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz = %d %q", code, body)
 	}
-	if code, _, body := get(t, "http://"+p.AdminAddr+"/readyz"); code != 200 {
+	if code, body := waitReady(t, p, 200); code != 200 {
 		t.Errorf("/readyz = %d %q", code, body)
+	}
+}
+
+// waitReady polls /readyz until it answers want (or 10s pass) and returns
+// the last answer.
+func waitReady(tb testing.TB, p *shimProc, want int) (int, string) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _, body := get(tb, "http://"+p.AdminAddr+"/readyz")
+		if code == want || time.Now().After(deadline) {
+			return code, body
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReadyNeedsTheCatalog: with a probe key the catalog must answer.
+func TestReadyNeedsTheCatalog(t *testing.T) {
+	_, sbURL := newSandbox(t, sandbox.Config{Keys: map[string]string{"probe": "1.00"}})
+	good := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret, "SHIM_PROBE_API_KEY=probe")
+	if code, body := waitReady(t, good, 200); code != 200 {
+		t.Errorf("probe key that works: /readyz = %d %q", code, body)
+	}
+	bad := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret, "SHIM_PROBE_API_KEY=nobody")
+	if code, body := waitReady(t, bad, 503); code != 503 || body != "native catalog has not answered recently\n" {
+		t.Errorf("probe key that the backend refuses: /readyz = %d %q", code, body)
 	}
 }
