@@ -196,13 +196,24 @@ func (s *Server) setStatus(ctx context.Context, req translate.Request) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	call := map[translate.SetOp]func(context.Context, string, string) (upstream.Activation, error){
-		translate.OpReady:    s.api.Ready,
-		translate.OpRetry:    s.api.Retry,
-		translate.OpComplete: s.api.Complete,
-		translate.OpCancel:   s.api.Cancel,
-	}[op]
-	if _, err := call(ctx, req.APIKey, nativeID); err != nil {
+	call := s.api.Ready
+	switch op {
+	case translate.OpRetry:
+		call = s.api.Retry
+	case translate.OpComplete:
+		call = s.api.Complete
+	case translate.OpCancel:
+		call = s.api.Cancel
+	}
+	_, err = call(ctx, req.APIKey, nativeID)
+	if errors.Is(err, &upstream.APIError{Code: upstream.CodeInvalidState}) {
+		// A bot that repeats a setStatus whose answer it lost (it got
+		// ERROR_SQL) hears success if the activation is already there.
+		if act, gerr := s.api.Activation(ctx, req.APIKey, nativeID); gerr == nil && op.Reached(act.Status) {
+			err = nil
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return translate.SetStatusBody(op), nil

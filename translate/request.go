@@ -183,6 +183,22 @@ func (op SetOp) String() string {
 	return "unknown"
 }
 
+// Reached reports whether an activation in native status st is already
+// where op takes it: cancelled (or ended with a refund) for OpCancel,
+// completed for OpComplete, waiting for another SMS for OpRetry. The shim
+// answers a repeated setStatus with success then, instead of BAD_STATUS.
+func (op SetOp) Reached(st upstream.Status) bool {
+	switch op {
+	case OpCancel:
+		return st == upstream.StatusCancelled || st == upstream.StatusExpired || st == upstream.StatusRefunded
+	case OpComplete:
+		return st == upstream.StatusCompleted
+	case OpRetry:
+		return st == upstream.StatusRetryWaiting
+	}
+	return false
+}
+
 // ParseSetStatus reads setStatus's status value: "1", "3", "6", "8" and the
 // old cancel code "-1". Anything else is BAD_STATUS, before any native call.
 func ParseSetStatus(s string) (SetOp, *Error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -344,6 +345,24 @@ func TestParseProfile(t *testing.T) {
 		}
 		if tc.ok && tc.in != "" && p.String() != tc.in {
 			t.Errorf("String() = %q, want %q", p.String(), tc.in)
+		}
+	}
+}
+
+func TestSetOpReached(t *testing.T) {
+	all := []upstream.Status{upstream.StatusWaiting, upstream.StatusReceived, upstream.StatusRetryWaiting,
+		upstream.StatusCompleted, upstream.StatusCancelled, upstream.StatusExpired, upstream.StatusRefunded}
+	want := map[translate.SetOp][]upstream.Status{
+		translate.OpReady:    nil,
+		translate.OpRetry:    {upstream.StatusRetryWaiting},
+		translate.OpComplete: {upstream.StatusCompleted},
+		translate.OpCancel:   {upstream.StatusCancelled, upstream.StatusExpired, upstream.StatusRefunded},
+	}
+	for op, yes := range want {
+		for _, st := range all {
+			if got := op.Reached(st); got != slices.Contains(yes, st) {
+				t.Errorf("%v.Reached(%s) = %v", op, st, got)
+			}
 		}
 	}
 }
