@@ -357,8 +357,8 @@ func hostileCases(tb testing.TB) []hostileCase {
 		{name: "multipart without boundary", method: http.MethodPost, ctype: "multipart/form-data", body: mpOKBody, want: "BAD_ACTION"},
 		{name: "multipart with a wrong boundary", method: http.MethodPost, ctype: "multipart/form-data; boundary=nope", body: mpOKBody, want: "BAD_ACTION"},
 
-		// Methods: HEAD is GET without the body; others are not the protocol.
-		{name: "HEAD", method: http.MethodHead, query: "api_key={K}&action=getBalance", want: "", native: []string{"balance"}},
+		// Methods: GET and POST only; HEAD must not buy (HEAD getNumber).
+		{name: "HEAD", method: http.MethodHead, query: "api_key={K}&action=getNumber&service=wa&country=62", want: "method not allowed\n", status: 405},
 		{name: "PUT", method: http.MethodPut, query: "api_key={K}&action=getBalance", want: "method not allowed\n", status: 405},
 		{name: "DELETE", method: http.MethodDelete, query: "api_key={K}&action=getBalance", want: "method not allowed\n", status: 405},
 		{name: "OPTIONS", method: http.MethodOptions, query: "api_key={K}&action=getBalance", want: "method not allowed\n", status: 405},

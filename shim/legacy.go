@@ -71,8 +71,10 @@ func (s *Server) handleLegacy() http.Handler {
 	}
 	prop := s.opt.Propagator
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodPost && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, POST, HEAD")
+		// GET and POST, as the original. HEAD is refused too: it must not
+		// have effects, and a HEAD getNumber would buy a number.
+		if r.Method != http.MethodGet && r.Method != http.MethodPost {
+			w.Header().Set("Allow", "GET, POST")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
@@ -329,9 +331,7 @@ func (s *Server) write(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
-	}
+	_, _ = w.Write(body)
 	return resultCode(body)
 }
 
