@@ -1,18 +1,13 @@
 package shim_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,10 +16,8 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/smsbulk/smsbulk-shim/countries"
 	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/shim"
-	"github.com/smsbulk/smsbulk-shim/translate"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
@@ -47,40 +40,6 @@ func (s *failingCommits) Commit(ctx context.Context, legacyID int64, nativeID st
 	return s.IDStore.Commit(ctx, legacyID, nativeID)
 }
 
-// syncBuffer is a log sink that tests read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-// records returns the JSON log records written so far.
-func (b *syncBuffer) records(tb testing.TB) []map[string]any {
-	tb.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for line := range strings.Lines(b.b.String()) {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			tb.Fatalf("log line %q is not JSON: %v", line, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // compEnv is a shim on a real SQLite store (with failingCommits in front)
 // and a real sandbox on loopback, with its logs and metrics captured.
 type compEnv struct {
@@ -89,52 +48,28 @@ type compEnv struct {
 	srv     *shim.Server
 	url     string
 	keys    *shim.Keys
-	logs    *syncBuffer
+	logs    *logBuffer
 	metrics *sdkmetric.ManualReader
 	initial map[string]string
 }
 
 func newCompEnv(tb testing.TB) *compEnv {
 	tb.Helper()
-	e := &compEnv{initial: map[string]string{compKey: "50.00"}, logs: &syncBuffer{}, metrics: sdkmetric.NewManualReader()}
-	var err error
-	// A long SMS delay keeps every activation WAITING, so that it can be
-	// cancelled for a refund however long the test takes.
-	e.sb, err = sandbox.New(sandbox.Config{Keys: e.initial, SMSDelay: time.Hour, TTL: 2 * time.Hour})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	backend := httptest.NewServer(e.sb)
-	tb.Cleanup(backend.Close)
-	api, err := upstream.New(backend.URL+"/api/v1", upstream.Options{Retries: 2, Backoff: time.Millisecond})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sq, err := idmap.OpenSQLite(tb.Context(), filepath.Join(tb.TempDir(), "idmap.db"), idmap.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { sq.Close() })
-	e.store = &failingCommits{IDStore: sq}
-	resolver, err := countries.NewResolver(countries.Builtin(), 64)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if e.keys, err = shim.NewKeys([]byte("compensation test secret, 32 bytes")); err != nil {
-		tb.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.srv, err = shim.NewServer(log, api, e.store, resolver, shim.Options{
-		Keys:          e.keys,
-		Services:      translate.BuiltinServices(),
-		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(e.metrics)),
+	e := &compEnv{initial: map[string]string{compKey: "50.00"}, logs: &logBuffer{}, metrics: sdkmetric.NewManualReader()}
+	r := newRig(tb, rigOptions{
+		// A long SMS delay keeps every activation WAITING, so that it can be
+		// cancelled for a refund however long the test takes.
+		sandbox:      sandbox.Config{Keys: e.initial, SMSDelay: time.Hour, TTL: 2 * time.Hour},
+		upstream:     upstream.Options{Retries: 2, Backoff: time.Millisecond},
+		wrapStore:    func(s idmap.Store) shim.IDStore { return &failingCommits{IDStore: s} },
+		secret:       "compensation test secret, 32 bytes",
+		countryCache: 64,
+		shim:         shim.Options{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(e.metrics))},
+		log:          e.logs,
+		level:        slog.LevelDebug,
 	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	front := httptest.NewServer(e.srv)
-	tb.Cleanup(front.Close)
-	e.url = front.URL + "/stubs/handler_api.php"
+	e.sb, e.store, e.srv, e.keys = r.sb, r.ids.(*failingCommits), r.srv, r.keys
+	e.url = r.listen(tb) + "/stubs/handler_api.php"
 	tb.Cleanup(func() {
 		if strings.Contains(e.logs.String(), compKey) {
 			tb.Errorf("the API key appears in the logs:\n%s", e.logs.String())

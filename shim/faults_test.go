@@ -3,7 +3,6 @@ package shim_test
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,10 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smsbulk/smsbulk-shim/countries"
 	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/shim"
-	"github.com/smsbulk/smsbulk-shim/translate"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
@@ -56,81 +52,41 @@ func (c *faultClock) Advance(d time.Duration) {
 	c.off += d
 }
 
-// faultLog is a log sink that the test reads after the server wrote.
-type faultLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *faultLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *faultLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // faultRig is the whole bot path for one case: the sandbox on loopback, the
 // real client (300ms per call, 2 retries, the default breaker), SQLite in a
 // temporary directory, the shim and its reconciler.
 type faultRig struct {
-	sb      *sandbox.Sandbox
-	store   idmap.Store
-	srv     *shim.Server
+	*rig
 	rec     *shim.Reconciler
-	keys    *shim.Keys
 	clock   *faultClock
 	initial map[string]string
-	log     *faultLog
+	log     *logBuffer
 }
 
 func newFaultRig(tb testing.TB, cfg sandbox.Config) *faultRig {
 	tb.Helper()
-	r := &faultRig{clock: &faultClock{}, initial: map[string]string{faultKey: "100.00"}, log: &faultLog{}}
+	r := &faultRig{clock: &faultClock{}, initial: map[string]string{faultKey: "100.00"}, log: &logBuffer{}}
 	cfg.Keys = r.initial
 	// Activations stay WAITING for the whole test, so they can be cancelled
 	// for a full refund.
 	cfg.SMSDelay, cfg.TTL = time.Hour, 2*time.Hour
 	cfg.Rand = rand.New(rand.NewPCG(7, 7))
-	var err error
-	if r.sb, err = sandbox.New(cfg); err != nil {
-		tb.Fatal(err)
-	}
-	backend := httptest.NewServer(r.sb)
-	tb.Cleanup(backend.Close)
 	// No keep-alive: a reset then reaches the client as a reset, instead of
 	// being absorbed by http.Transport's silent resend on a reused
 	// connection (upstream's tests cover that path).
 	tr := upstream.NewTransport()
 	tr.DisableKeepAlives = true
-	api, err := upstream.New(backend.URL+"/api/v1", upstream.Options{
-		Transport: tr, Timeout: faultCallTimeout, BuyTimeout: faultCallTimeout,
-		Retries: 2, Backoff: 5 * time.Millisecond, Now: r.clock.Now,
+	r.rig = newRig(tb, rigOptions{
+		sandbox: cfg,
+		upstream: upstream.Options{
+			Transport: tr, Timeout: faultCallTimeout, BuyTimeout: faultCallTimeout,
+			Retries: 2, Backoff: 5 * time.Millisecond, Now: r.clock.Now,
+		},
+		idmap:  idmap.Options{Now: r.clock.Now},
+		secret: "fault matrix test secret, 32 bytes",
+		log:    r.log,
+		level:  slog.LevelDebug,
 	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	r.store, err = idmap.Open(tb.Context(), filepath.Join(tb.TempDir(), "idmap.db"), idmap.Options{Now: r.clock.Now})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { r.store.Close() })
-	cc, err := countries.NewResolver(countries.Builtin(), 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if r.keys, err = shim.NewKeys([]byte("fault matrix test secret, 32 bytes")); err != nil {
-		tb.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r.srv, err = shim.NewServer(log, api, r.store, cc, shim.Options{Keys: r.keys, Services: translate.BuiltinServices()})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	r.rec = r.srv.NewReconciler(shim.ReconcileOptions{After: time.Millisecond, CallTimeout: time.Second, Now: r.clock.Now})
 	tb.Cleanup(func() {
 		if strings.Contains(r.log.String(), faultKey) {
@@ -454,56 +410,38 @@ func TestBackendDownAnswersFast(t *testing.T) {
 			}
 			var down atomic.Bool
 			var downHits atomic.Int64
-			backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if !down.Load() {
-					sb.ServeHTTP(w, r)
-					return
-				}
-				downHits.Add(1)
-				if mode == "hangs" {
-					<-r.Context().Done()
-					return
-				}
-				conn, _, err := http.NewResponseController(w).Hijack()
-				if err != nil {
-					panic(http.ErrAbortHandler)
-				}
-				if tc, ok := conn.(*net.TCPConn); ok {
-					_ = tc.SetLinger(0)
-				}
-				conn.Close()
-			}))
-			t.Cleanup(backend.Close)
+			fr := &faultRig{rig: newRig(t, rigOptions{
+				backend: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if !down.Load() {
+						sb.ServeHTTP(w, r)
+						return
+					}
+					downHits.Add(1)
+					if mode == "hangs" {
+						<-r.Context().Done()
+						return
+					}
+					conn, _, err := http.NewResponseController(w).Hijack()
+					if err != nil {
+						panic(http.ErrAbortHandler)
+					}
+					if tc, ok := conn.(*net.TCPConn); ok {
+						_ = tc.SetLinger(0)
+					}
+					conn.Close()
+				}),
+				upstream: upstream.Options{
+					Timeout: timeout, BuyTimeout: timeout, Retries: 2, Backoff: 5 * time.Millisecond,
+					BreakerThreshold: 3, BreakerCooldown: 5 * time.Second, Now: clock.Now,
+				},
+				idmap:  idmap.Options{Now: clock.Now},
+				secret: "backend down test secret, 32 bytes",
+			})}
+			backend, api, store := fr.backend, fr.api, fr.store
 			addr := backend.Listener.Addr().String()
-			api, err := upstream.New(backend.URL+"/api/v1", upstream.Options{
-				Timeout: timeout, BuyTimeout: timeout, Retries: 2, Backoff: 5 * time.Millisecond,
-				BreakerThreshold: 3, BreakerCooldown: 5 * time.Second, Now: clock.Now,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			store, err := idmap.Open(t.Context(), filepath.Join(t.TempDir(), "idmap.db"), idmap.Options{Now: clock.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer store.Close()
-			cc, err := countries.NewResolver(countries.Builtin(), 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			keys, err := shim.NewKeys([]byte("backend down test secret, 32 bytes"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv, err := shim.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), api, store, cc,
-				shim.Options{Keys: keys, Services: translate.BuiltinServices()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rig := &faultRig{srv: srv}
 			ask := func(params ...string) (answer, time.Duration) {
 				start := time.Now()
-				a := rig.legacy(t, params...)
+				a := fr.legacy(t, params...)
 				return a, time.Since(start)
 			}
 

@@ -2,21 +2,15 @@ package shim_test
 
 import (
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/smsbulk/smsbulk-shim/countries"
-	"github.com/smsbulk/smsbulk-shim/idmap"
-	"github.com/smsbulk/smsbulk-shim/shim"
-	"github.com/smsbulk/smsbulk-shim/translate"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
@@ -80,31 +74,14 @@ func FuzzHandler(f *testing.F) {
 		f.Fatal(err)
 	}
 	nr := &nativeRecorder{next: sandboxTransport{sb}}
-	api, err := upstream.New("http://sandbox.test/api/v1", upstream.Options{Transport: nr, Retries: -1, BreakerThreshold: -1})
-	if err != nil {
-		f.Fatal(err)
-	}
-	store, err := idmap.Open(f.Context(), filepath.Join(f.TempDir(), "idmap.db"), idmap.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { store.Close() })
-	cc, err := countries.NewResolver(countries.Builtin(), 0)
-	if err != nil {
-		f.Fatal(err)
-	}
-	keys, err := shim.NewKeys([]byte("fuzz handler test secret, 32 bytes"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	srv, err := shim.NewServer(slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError + 1})), api, store, cc,
-		shim.Options{Keys: keys, Services: translate.BuiltinServices()})
-	if err != nil {
-		f.Fatal(err)
-	}
+	srv := newRig(f, rigOptions{
+		baseURL:  "http://sandbox.test/api/v1",
+		upstream: upstream.Options{Transport: nr, Retries: -1, BreakerThreshold: -1},
+		secret:   "fuzz handler test secret, 32 bytes",
+		level:    slog.LevelError + 1,
+	}).srv
 	// The activation the seeds name (the store's first legacy ID).
-	seed := httptest.NewRecorder()
-	srv.ServeHTTP(seed, httptest.NewRequest(http.MethodGet, "/stubs/handler_api.php?api_key="+fuzzKey+"&action=getNumber&service=wa&country=0", nil))
+	seed := serve(srv, "api_key="+fuzzKey+"&action=getNumber&service=wa&country=0")
 	if !strings.HasPrefix(seed.Body.String(), "ACCESS_NUMBER:100000001:") {
 		f.Fatalf("seeding: %q", seed.Body.String())
 	}

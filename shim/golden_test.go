@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/smsbulk/smsbulk-shim/countries"
 	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/shim"
 	"github.com/smsbulk/smsbulk-shim/translate"
@@ -162,44 +160,25 @@ func TestGolden(t *testing.T) {
 // "retry-after" lines, a blank line and the exact body.
 func runGolden(t *testing.T, gc goldenCase, profile string) string {
 	t.Helper()
-	rp := &replay{want: gc.Native}
-	backend := httptest.NewServer(rp)
-	defer backend.Close()
-	client, err := upstream.New(backend.URL+"/api/v1", upstream.Options{Retries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := idmap.Open(t.Context(), filepath.Join(t.TempDir(), "idmap.db"), idmap.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	keys, err := shim.NewKeys([]byte("golden-test-secret-0123456789"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, nativeID := range gc.Seed {
-		id, err := store.Reserve(t.Context(), idmap.Reservation{Owner: keys.Owner("K"), IdemKey: "seed-" + nativeID})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := store.Commit(t.Context(), id, nativeID); err != nil {
-			t.Fatal(err)
-		}
-	}
 	p, err := translate.ParseProfile(profile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, err := countries.NewResolver(countries.Builtin(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := shim.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), client, store, cc, shim.Options{
-		Profile: p, Keys: keys, Services: translate.BuiltinServices(),
+	rp := &replay{want: gc.Native}
+	r := newRig(t, rigOptions{
+		backend:  rp,
+		upstream: upstream.Options{Retries: -1},
+		secret:   "golden-test-secret-0123456789",
+		shim:     shim.Options{Profile: p},
 	})
-	if err != nil {
-		t.Fatal(err)
+	for _, nativeID := range gc.Seed {
+		id, err := r.store.Reserve(t.Context(), idmap.Reservation{Owner: r.keys.Owner("K"), IdemKey: "seed-" + nativeID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.store.Commit(t.Context(), id, nativeID); err != nil {
+			t.Fatal(err)
+		}
 	}
 	method, path := gc.Request.Method, gc.Request.Path
 	if method == "" {
@@ -217,7 +196,7 @@ func runGolden(t *testing.T, gc goldenCase, profile string) string {
 		req.Header.Set("Content-Type", gc.Request.ContentType)
 	}
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, req)
+	r.srv.ServeHTTP(rec, req)
 
 	rp.mu.Lock()
 	defer rp.mu.Unlock()

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -23,7 +22,6 @@ import (
 	"time"
 
 	"github.com/smsbulk/smsbulk-shim/countries"
-	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/shim"
 	"github.com/smsbulk/smsbulk-shim/translate"
 	"github.com/smsbulk/smsbulk-shim/upstream"
@@ -59,6 +57,12 @@ func (n *nativeRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 	n.reqs = append(n.reqs, nativeRequest{method: r.Method, path: r.URL.EscapedPath(), query: r.URL.RawQuery, body: body})
 	n.mu.Unlock()
 	return n.next.RoundTrip(r)
+}
+
+// wrap records the requests of next: an upstream.Options.WrapTransport.
+func (n *nativeRecorder) wrap(next http.RoundTripper) http.RoundTripper {
+	n.next = next
+	return n
 }
 
 func (n *nativeRecorder) requests() []nativeRequest {
@@ -135,31 +139,18 @@ func nativeRoute(r nativeRequest) (string, error) {
 // activation of hostileKey; each case gets its own shim (so that catalog
 // caching does not depend on the order of the cases) and its own recorder.
 type hostileRig struct {
-	backend string
-	store   idmap.Store
-	keys    *shim.Keys
-	seedID  string // legacy ID of the rig's activation
+	*rig
+	seedID string // legacy ID of the rig's activation
 }
 
 func newHostileRig(tb testing.TB) *hostileRig {
 	tb.Helper()
-	sb, err := sandbox.New(sandbox.Config{Keys: map[string]string{hostileKey: "100.00"}, SMSDelay: time.Hour, TTL: 2 * time.Hour})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv := httptest.NewServer(sb)
-	tb.Cleanup(srv.Close)
-	h := &hostileRig{backend: srv.URL + "/api/v1"}
-	if h.store, err = idmap.Open(tb.Context(), filepath.Join(tb.TempDir(), "idmap.db"), idmap.Options{}); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { h.store.Close() })
-	if h.keys, err = shim.NewKeys([]byte("hostile input test secret, 32 bytes")); err != nil {
-		tb.Fatal(err)
-	}
+	h := &hostileRig{rig: newRig(tb, rigOptions{
+		sandbox: sandbox.Config{Keys: map[string]string{hostileKey: "100.00"}, SMSDelay: time.Hour, TTL: 2 * time.Hour},
+		secret:  "hostile input test secret, 32 bytes",
+	})}
 	s, _ := h.server(tb, translate.ProfileSMSActivate)
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/stubs/handler_api.php?api_key="+hostileKey+"&action=getNumber&service=wa&country=0", nil))
+	rec := serve(s, "api_key="+hostileKey+"&action=getNumber&service=wa&country=0")
 	parts := strings.Split(rec.Body.String(), ":")
 	if len(parts) != 3 || parts[0] != "ACCESS_NUMBER" {
 		tb.Fatalf("seeding an activation: %q", rec.Body.String())
@@ -173,23 +164,8 @@ func newHostileRig(tb testing.TB) *hostileRig {
 func (h *hostileRig) server(tb testing.TB, p translate.Profile) (*shim.Server, *nativeRecorder) {
 	tb.Helper()
 	nr := &nativeRecorder{}
-	api, err := upstream.New(h.backend, upstream.Options{Retries: -1, WrapTransport: func(next http.RoundTripper) http.RoundTripper {
-		nr.next = next
-		return nr
-	}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cc, err := countries.NewResolver(countries.Builtin(), 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s, err := shim.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), api, h.store, cc,
-		shim.Options{Profile: p, Keys: h.keys, Services: translate.BuiltinServices()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s, nr
+	r := h.with(tb, rigOptions{upstream: upstream.Options{Retries: -1, WrapTransport: nr.wrap}, shim: shim.Options{Profile: p}})
+	return r.srv, nr
 }
 
 // hostileCase is one nasty request and the exact answer in both profiles.
@@ -526,22 +502,8 @@ func TestCountryJunkBounded(t *testing.T) {
 	}
 	h := newHostileRig(t)
 	nr := &nativeRecorder{}
-	api, err := upstream.New(h.backend, upstream.Options{WrapTransport: func(next http.RoundTripper) http.RoundTripper {
-		nr.next = next
-		return nr
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := countries.NewResolver(countries.Builtin(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := shim.NewServer(slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError})), api, h.store, cc,
-		shim.Options{Keys: h.keys, Services: translate.BuiltinServices()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := h.with(t, rigOptions{upstream: upstream.Options{WrapTransport: nr.wrap}, level: slog.LevelError})
+	s, cc := r.srv, r.cc
 	send := func(i int) {
 		var junk string
 		switch i % 10 {
@@ -552,9 +514,7 @@ func TestCountryJunkBounded(t *testing.T) {
 		default:
 			junk = fmt.Sprintf("junk-%d-land", i) // cached as unknown
 		}
-		req := httptest.NewRequest(http.MethodGet, "/stubs/handler_api.php?api_key="+hostileKey+"&action=getNumbersStatus&country="+url.QueryEscape(junk), nil)
-		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, req)
+		rec := serve(s, "api_key="+hostileKey+"&action=getNumbersStatus&country="+url.QueryEscape(junk))
 		if rec.Body.String() != "BAD_COUNTRY" {
 			t.Fatalf("country %q: %q", junk, rec.Body.String())
 		}

@@ -1,21 +1,16 @@
 package shim_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,10 +23,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/smsbulk/smsbulk-shim/countries"
 	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/shim"
-	"github.com/smsbulk/smsbulk-shim/translate"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
@@ -49,102 +42,35 @@ type telEnv struct {
 	keys    *shim.Keys
 	spans   *tracetest.SpanRecorder
 	metrics *sdkmetric.ManualReader
-	logs    *telLogBuffer
+	logs    *logBuffer
 	// sent counts the legacy requests made, by "action code".
 	sent map[string]int64
 }
 
-// telLogBuffer is a log destination safe for concurrent use.
-type telLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *telLogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// records are the JSON log records written so far.
-func (l *telLogBuffer) records(tb testing.TB) []map[string]any {
-	tb.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var recs []map[string]any
-	for line := range strings.SplitSeq(strings.TrimSpace(l.b.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			tb.Fatalf("log line is not JSON: %q", line)
-		}
-		recs = append(recs, m)
-	}
-	return recs
-}
-
-func (l *telLogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func newTelEnv(tb testing.TB, origin bool) *telEnv {
 	tb.Helper()
-	sb, err := sandbox.New(sandbox.Config{Keys: map[string]string{telKey: "100.00"}, SMSDelay: time.Hour, TTL: 2 * time.Hour})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	backend := httptest.NewServer(sb)
-	tb.Cleanup(backend.Close)
 	spans := tracetest.NewSpanRecorder()
 	metrics := sdkmetric.NewManualReader()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics))
-	client, err := upstream.New(backend.URL+"/api/v1", upstream.Options{
-		Retries: -1,
-		WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
-			return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tp), otelhttp.WithMeterProvider(mp))
-		},
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	store, err := idmap.Open(tb.Context(), filepath.Join(tb.TempDir(), "idmap.db"), idmap.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = store.Close() })
-	keys, err := shim.NewKeys([]byte("telemetry-test-secret-0123456789"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cc, err := countries.NewResolver(countries.Builtin(), 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	logs := &telLogBuffer{}
+	logs := &logBuffer{}
 	var observe func(bool)
-	ids := idmap.NewCache(store, 100, func(hit bool) { observe(hit) })
-	opt := shim.Options{
-		Keys:           keys,
-		Services:       translate.BuiltinServices(),
-		TracerProvider: tp,
-		MeterProvider:  mp,
-	}
-	if origin {
-		opt.Origin, _ = url.Parse(backend.URL)
-	}
-	srv, err := shim.NewServer(slog.New(slog.NewJSONHandler(logs, nil)), client, ids, cc, opt)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	observe = srv.IDMapCacheObserver()
-	front := httptest.NewServer(srv)
-	tb.Cleanup(front.Close)
-	return &telEnv{url: front.URL, srv: srv, sb: sb, store: store, keys: keys,
+	r := newRig(tb, rigOptions{
+		sandbox: sandbox.Config{Keys: map[string]string{telKey: "100.00"}, SMSDelay: time.Hour, TTL: 2 * time.Hour},
+		upstream: upstream.Options{
+			Retries: -1,
+			WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
+				return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tp), otelhttp.WithMeterProvider(mp))
+			},
+		},
+		wrapStore: func(s idmap.Store) shim.IDStore { return idmap.NewCache(s, 100, func(hit bool) { observe(hit) }) },
+		secret:    "telemetry-test-secret-0123456789",
+		shim:      shim.Options{TracerProvider: tp, MeterProvider: mp},
+		origin:    origin,
+		log:       logs,
+	})
+	observe = r.srv.IDMapCacheObserver()
+	return &telEnv{url: r.listen(tb), srv: r.srv, sb: r.sb, store: r.store, keys: r.keys,
 		spans: spans, metrics: metrics, logs: logs, sent: map[string]int64{}}
 }
 

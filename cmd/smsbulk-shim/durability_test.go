@@ -170,7 +170,7 @@ func runDurability(t *testing.T, bin, dsn string) durabilityFigures {
 	// The backend holds each purchase's answer back for up to 30ms after it
 	// is made, so that kills land between the native purchase and the map
 	// write.
-	sb, origin := serveSandbox(t, initial, func(h http.Handler) http.Handler {
+	sb, origin := serveSandbox(t, waitingSandbox(initial), func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h.ServeHTTP(w, r)
 			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/activations") {

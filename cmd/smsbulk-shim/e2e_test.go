@@ -3,7 +3,6 @@ package main
 import (
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -12,19 +11,6 @@ import (
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
 
-// newSandbox serves a sandbox backend on loopback for a shim started with
-// SHIM_UPSTREAM_URL, so that the test can read its ledger and inject faults.
-func newSandbox(tb testing.TB, cfg sandbox.Config) (*sandbox.Sandbox, string) {
-	tb.Helper()
-	sb, err := sandbox.New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv := httptest.NewServer(sb)
-	tb.Cleanup(srv.Close)
-	return sb, srv.URL
-}
-
 const testSecret = "SHIM_KEY_SECRET=e2e-test-secret-0123456789"
 
 // do sends one legacy request the way a bot library does: GET with the
@@ -32,35 +18,30 @@ const testSecret = "SHIM_KEY_SECRET=e2e-test-secret-0123456789"
 // with everything in a form body.
 func do(tb testing.TB, addr, style string, params url.Values) string {
 	tb.Helper()
-	base := "http://" + addr + "/stubs/handler_api.php"
 	var resp *http.Response
 	var err error
 	switch style {
 	case "GET":
-		resp, err = http.Get(base + "?" + params.Encode())
+		resp, err = http.Get(legacyURL(addr, params))
 	case "POST-query":
-		resp, err = http.Post(base+"?"+params.Encode(), "application/x-www-form-urlencoded", strings.NewReader(""))
+		resp, err = http.Post(legacyURL(addr, params), "application/x-www-form-urlencoded", strings.NewReader(""))
 	case "POST-form":
-		resp, err = http.PostForm(base, params)
+		resp, err = http.PostForm("http://"+addr+"/stubs/handler_api.php", params)
 	default:
 		tb.Fatalf("unknown style %q", style)
 	}
+	code, _, body, err := answer(resp, err)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
+	if code != http.StatusOK {
+		tb.Errorf("%s %v: HTTP %d, want 200 in the sms-activate profile", style, params, code)
 	}
-	if resp.StatusCode != http.StatusOK {
-		tb.Errorf("%s %v: HTTP %d, want 200 in the sms-activate profile", style, params, resp.StatusCode)
-	}
-	return string(b)
+	return body
 }
 
 func TestBotFlow(t *testing.T) {
-	sb, sbURL := newSandbox(t, sandbox.Config{Keys: map[string]string{"bot": "10.00"}, SMSDelay: 150 * time.Millisecond})
+	sb, sbURL := serveSandbox(t, sandbox.Config{Keys: map[string]string{"bot": "10.00"}, SMSDelay: 150 * time.Millisecond}, nil)
 	p := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret)
 	for _, style := range []string{"GET", "POST-query", "POST-form"} {
 		t.Run(style, func(t *testing.T) {
@@ -116,7 +97,7 @@ func TestBotFlow(t *testing.T) {
 // TestEveryErrorCodeForReal reaches each error code of the product page
 // through the shim and a real sandbox backend.
 func TestEveryErrorCodeForReal(t *testing.T) {
-	sb, sbURL := newSandbox(t, sandbox.Config{Keys: map[string]string{"bot": "10.00", "broke": "0.00"}})
+	sb, sbURL := serveSandbox(t, sandbox.Config{Keys: map[string]string{"bot": "10.00", "broke": "0.00"}}, nil)
 	activate := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret)
 	smsbulk := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret, "SHIM_PROFILE=smsbulk")
 
@@ -148,15 +129,14 @@ func TestEveryErrorCodeForReal(t *testing.T) {
 		{"NO_ACTIVATION", smsbulk, url.Values{"api_key": {"broke"}, "action": {"getStatus"}, "id": {id}}, 404},
 	}
 	for _, tc := range tests {
-		u := "http://" + tc.profile.Addr + "/stubs/handler_api.php?" + tc.params.Encode()
-		code, _, body := get(t, u)
+		code, _, body := get(t, legacyURL(tc.profile.Addr, tc.params))
 		if body != tc.code || code != tc.status {
 			t.Errorf("%v: %d %q, want %d %q", tc.params, code, body, tc.status, tc.code)
 		}
 	}
 
 	// RATE_LIMITED: this sandbox allows 3 requests a minute per key.
-	_, limitedURL := newSandbox(t, sandbox.Config{Keys: map[string]string{"limited": "5.00"}, RateLimit: 3})
+	_, limitedURL := serveSandbox(t, sandbox.Config{Keys: map[string]string{"limited": "5.00"}, RateLimit: 3}, nil)
 	limited := startShim(t, nil, "SHIM_UPSTREAM_URL="+limitedURL, testSecret)
 	var last string
 	var hdr string
@@ -186,7 +166,7 @@ func TestEveryErrorCodeForReal(t *testing.T) {
 // TestRestartKeepsIDs buys numbers, stops the shim, starts it again on the
 // same SQLite file and finds every legacy ID; another key finds none.
 func TestRestartKeepsIDs(t *testing.T) {
-	_, sbURL := newSandbox(t, sandbox.Config{Keys: map[string]string{"bot": "10.00", "other": "10.00"}})
+	_, sbURL := serveSandbox(t, sandbox.Config{Keys: map[string]string{"bot": "10.00", "other": "10.00"}}, nil)
 	dsn := "SHIM_IDMAP_DSN=" + t.TempDir() + "/idmap.db"
 	first := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret, dsn)
 	var ids []string
@@ -219,18 +199,16 @@ func TestRestartKeepsIDs(t *testing.T) {
 // TestPassthrough sends non-legacy paths to the backend unchanged, and 404
 // when pass-through is off.
 func TestPassthrough(t *testing.T) {
-	_, sbURL := newSandbox(t, sandbox.Config{})
+	_, sbURL := serveSandbox(t, sandbox.Config{}, nil)
 	on := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret)
 	req, _ := http.NewRequest("GET", "http://"+on.Addr+"/api/v1/wallet/balance", nil)
 	req.Header.Set("x-api-key", "demo")
-	resp, err := http.DefaultClient.Do(req)
+	code, _, body, err := answer(http.DefaultClient.Do(req))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || string(b) != `{"balance":"100.00","currency":"USD"}` {
-		t.Errorf("pass-through balance = %d %q", resp.StatusCode, b)
+	if code != 200 || body != `{"balance":"100.00","currency":"USD"}` {
+		t.Errorf("pass-through balance = %d %q", code, body)
 	}
 	off := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret, "SHIM_PASSTHROUGH=false")
 	if code, _, _ := get(t, "http://"+off.Addr+"/api/v1/wallet/balance"); code != http.StatusNotFound {

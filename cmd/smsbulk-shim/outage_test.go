@@ -144,13 +144,8 @@ func readyz(ctx context.Context, adminAddr string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+	code, _, _, err := answer(http.DefaultClient.Do(req))
+	return code, err
 }
 
 // TestStoreOutage cuts the shim off its PostgreSQL store: legacy calls that
@@ -182,7 +177,7 @@ func TestStoreOutage(t *testing.T) {
 			proxy := newCutProxy(t, u.Host)
 			u.Host = proxy.Addr()
 			const key, other = "outage-key-4b7d", "outage-other-9e21"
-			_, origin := serveSandbox(t, map[string]string{key: "100.00", other: "100.00"}, nil)
+			_, origin := serveSandbox(t, waitingSandbox(map[string]string{key: "100.00", other: "100.00"}), nil)
 			p := startShim(t, nil,
 				"SHIM_UPSTREAM_URL="+origin,
 				"SHIM_KEY_SECRET="+fleetSecret,

@@ -4,20 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
 
 // fleetSecret is SHIM_KEY_SECRET of the tests that run shims side by side
@@ -61,81 +54,6 @@ func freshPGSchema(tb testing.TB) string {
 	return u.String()
 }
 
-// serveSandbox serves a sandbox with keys on loopback and returns it
-// with its origin URL. Activations stay WAITING for an hour (no SMS comes),
-// so every one of them can still be cancelled for a refund.
-func serveSandbox(tb testing.TB, keys map[string]string, wrap func(http.Handler) http.Handler) (*sandbox.Sandbox, string) {
-	tb.Helper()
-	sb, err := sandbox.New(sandbox.Config{Keys: keys, SMSDelay: time.Hour, TTL: 2 * time.Hour})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var h http.Handler = sb
-	if wrap != nil {
-		h = wrap(sb)
-	}
-	srv := httptest.NewServer(h)
-	tb.Cleanup(srv.Close)
-	return sb, srv.URL
-}
-
-// legacyBot is a legacy client: it can be used from many goroutines and never
-// fails the test itself.
-type legacyBot struct {
-	c *http.Client
-}
-
-func newLegacyBot() *legacyBot {
-	return &legacyBot{c: &http.Client{
-		Timeout:   30 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second},
-	}}
-}
-
-// call sends one legacy GET to the shim at addr and returns the body; an
-// answer other than HTTP 200 is an error.
-func (b *legacyBot) call(ctx context.Context, addr string, params url.Values) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/stubs/handler_api.php?"+params.Encode(), nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := b.c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return string(body), fmt.Errorf("HTTP %d: %q", resp.StatusCode, body)
-	}
-	return string(body), nil
-}
-
-func (b *legacyBot) getNumber(ctx context.Context, addr, key string) (string, error) {
-	return b.call(ctx, addr, url.Values{"api_key": {key}, "action": {"getNumber"}, "service": {"wa"}, "country": {"0"}})
-}
-
-func (b *legacyBot) getStatus(ctx context.Context, addr, key string, id int64) (string, error) {
-	return b.call(ctx, addr, url.Values{"api_key": {key}, "action": {"getStatus"}, "id": {strconv.FormatInt(id, 10)}})
-}
-
-func (b *legacyBot) setStatus(ctx context.Context, addr, key string, id int64, status string) (string, error) {
-	return b.call(ctx, addr, url.Values{"api_key": {key}, "action": {"setStatus"}, "id": {strconv.FormatInt(id, 10)}, "status": {status}})
-}
-
-// parseNumberID parses "ACCESS_NUMBER:<id>:<phone>".
-func parseNumberID(body string) (int64, bool) {
-	parts := strings.Split(body, ":")
-	if len(parts) != 3 || parts[0] != "ACCESS_NUMBER" || parts[2] == "" {
-		return 0, false
-	}
-	id, err := strconv.ParseInt(parts[1], 10, 64)
-	return id, err == nil
-}
-
 // TestReplicasShareOnePostgres runs two replicas of the shim on one
 // PostgreSQL schema and one sandbox. They are two run() instances in this
 // test process (startShim), not two processes: each has its own store pool,
@@ -149,7 +67,7 @@ func TestReplicasShareOnePostgres(t *testing.T) {
 	for _, k := range keys {
 		initial[k] = "1000.00"
 	}
-	sb, origin := serveSandbox(t, initial, nil)
+	sb, origin := serveSandbox(t, waitingSandbox(initial), nil)
 	environ := []string{
 		"SHIM_UPSTREAM_URL=" + origin,
 		"SHIM_KEY_SECRET=" + fleetSecret,

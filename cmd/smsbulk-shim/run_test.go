@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -128,21 +126,7 @@ func (p *shimProc) Stop(tb testing.TB) {
 // type and body.
 func (p *shimProc) legacy(tb testing.TB, params url.Values) (int, string, string) {
 	tb.Helper()
-	return get(tb, "http://"+p.Addr+"/stubs/handler_api.php?"+params.Encode())
-}
-
-func get(tb testing.TB, u string) (int, string, string) {
-	tb.Helper()
-	resp, err := http.Get(u)
-	if err != nil {
-		tb.Fatalf("GET: %v", errors.Unwrap(err))
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	return get(tb, legacyURL(p.Addr, params))
 }
 
 func TestRunRefusesWithoutUpstream(t *testing.T) {
@@ -203,7 +187,7 @@ func waitReady(tb testing.TB, p *shimProc, want int) (int, string) {
 
 // TestReadyNeedsTheCatalog: with a probe key the catalog must answer.
 func TestReadyNeedsTheCatalog(t *testing.T) {
-	_, sbURL := newSandbox(t, sandbox.Config{Keys: map[string]string{"probe": "1.00"}})
+	_, sbURL := serveSandbox(t, sandbox.Config{Keys: map[string]string{"probe": "1.00"}}, nil)
 	good := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret, "SHIM_PROBE_API_KEY=probe")
 	if code, body := waitReady(t, good, 200); code != 200 {
 		t.Errorf("probe key that works: /readyz = %d %q", code, body)

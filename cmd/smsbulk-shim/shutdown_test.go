@@ -5,10 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
 
 // shimProcess is the shim binary running as a child process.
@@ -138,13 +134,8 @@ func pollUntil(tb testing.TB, what string, f func() bool) {
 
 // statusOf is the status of a GET of u, 0 when it fails.
 func statusOf(u string) int {
-	resp, err := http.Get(u)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
+	code, _, _, _ := answer(http.Get(u))
+	return code
 }
 
 // TestGracefulShutdown runs the shim binary, holds a purchase and a balance
@@ -161,14 +152,12 @@ func TestGracefulShutdown(t *testing.T) {
 	const key = "shutdown-key-4e1f"
 
 	start := func(t *testing.T, timeout string) (*shimProcess, *holdingBackend) {
-		sb, err := sandbox.New(sandbox.Config{Keys: map[string]string{key: "100.00"}, SMSDelay: time.Hour, TTL: 2 * time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := &holdingBackend{next: sb, arrived: make(chan string, 4), release: make(chan struct{}),
+		g := &holdingBackend{arrived: make(chan string, 4), release: make(chan struct{}),
 			hold: map[string]bool{"POST /api/v1/activations": true, "GET /api/v1/wallet/balance": true}}
-		backend := httptest.NewServer(g)
-		t.Cleanup(backend.Close)
+		_, origin := serveSandbox(t, waitingSandbox(map[string]string{key: "100.00"}), func(sb http.Handler) http.Handler {
+			g.next = sb
+			return g
+		})
 		t.Cleanup(func() {
 			select {
 			case <-g.release:
@@ -176,7 +165,7 @@ func TestGracefulShutdown(t *testing.T) {
 				close(g.release)
 			}
 		})
-		p := startShimProcess(t, bin, "SHIM_UPSTREAM_URL="+backend.URL,
+		p := startShimProcess(t, bin, "SHIM_UPSTREAM_URL="+origin,
 			"SHIM_KEY_SECRET=shutdown-test-secret-0123456789", "SHIM_SHUTDOWN_TIMEOUT="+timeout)
 		return p, g
 	}
@@ -185,14 +174,12 @@ func TestGracefulShutdown(t *testing.T) {
 	send := func(p *shimProcess, params url.Values) <-chan string {
 		res := make(chan string, 1)
 		go func() {
-			resp, err := http.Get("http://" + p.Addr + "/stubs/handler_api.php?" + params.Encode())
+			_, _, body, err := answer(http.Get(legacyURL(p.Addr, params)))
 			if err != nil {
 				res <- "error: " + err.Error()
 				return
 			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			res <- string(b)
+			res <- body
 		}()
 		return res
 	}

@@ -255,13 +255,11 @@ func setOTEL(t *testing.T, kv ...string) []string {
 // resource, the metrics, and that the API key is nowhere.
 func TestTelemetryExportsOverOTLP(t *testing.T) {
 	rcv := newOTLPReceiver(t)
-	sb, err := sandbox.New(sandbox.Config{Keys: map[string]string{telE2EKey: "100.00"}, SMSDelay: time.Hour, TTL: 2 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := &backendRecorder{next: sb, seen: map[string][]string{}}
-	bsrv := httptest.NewServer(backend)
-	t.Cleanup(bsrv.Close)
+	backend := &backendRecorder{seen: map[string][]string{}}
+	sb, origin := serveSandbox(t, waitingSandbox(map[string]string{telE2EKey: "100.00"}), func(sb http.Handler) http.Handler {
+		backend.next = sb
+		return backend
+	})
 
 	environ := setOTEL(t,
 		"OTEL_TRACES_EXPORTER", "otlp",
@@ -271,24 +269,22 @@ func TestTelemetryExportsOverOTLP(t *testing.T) {
 		"OTEL_SERVICE_NAME", "shim-e2e",
 		"OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=e2e,service.namespace=sms%20bulk",
 	)
-	p := startShim(t, nil, append(environ, "SHIM_UPSTREAM_URL="+bsrv.URL, "SHIM_KEY_SECRET=telemetry-e2e-secret-0123456789")...)
+	p := startShim(t, nil, append(environ, "SHIM_UPSTREAM_URL="+origin, "SHIM_KEY_SECRET=telemetry-e2e-secret-0123456789")...)
 
 	legacy := func(params url.Values, traceparent string) string {
 		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+p.Addr+"/stubs/handler_api.php?"+params.Encode(), nil)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, legacyURL(p.Addr, params), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if traceparent != "" {
 			req.Header.Set("traceparent", traceparent)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		_, _, body, err := answer(http.DefaultClient.Do(req))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
+		return body
 	}
 	key := url.Values{"api_key": {telE2EKey}}
 	with := func(kv ...string) url.Values {
@@ -661,12 +657,7 @@ func BenchmarkWrapTransport(b *testing.B) {
 //
 //	go test ./cmd/smsbulk-shim -run '^$' -bench LegacyGetBalance -benchmem
 func BenchmarkLegacyGetBalance(b *testing.B) {
-	sb, err := sandbox.New(sandbox.Config{Keys: map[string]string{"bench-key": "100.00"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	backend := httptest.NewServer(sb)
-	defer backend.Close()
+	_, origin := serveSandbox(b, sandbox.Config{Keys: map[string]string{"bench-key": "100.00"}}, nil)
 	store, err := idmap.Open(b.Context(), filepath.Join(b.TempDir(), "idmap.db"), idmap.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -696,7 +687,7 @@ func BenchmarkLegacyGetBalance(b *testing.B) {
 		tel  *telemetry
 	}{{"noop", noop}, {"off", off}} {
 		b.Run(bc.name, func(b *testing.B) {
-			client, err := upstream.New(backend.URL+"/api/v1", upstream.Options{WrapTransport: bc.tel.wrapTransport})
+			client, err := upstream.New(origin+"/api/v1", upstream.Options{WrapTransport: bc.tel.wrapTransport})
 			if err != nil {
 				b.Fatal(err)
 			}
