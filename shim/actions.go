@@ -19,6 +19,7 @@ func (s *Server) getBalance(ctx context.Context, req translate.Request) ([]byte,
 	if err != nil {
 		return nil, err
 	}
+	s.verified.Add(s.owner(ctx, req.APIKey), s.opt.Now())
 	return translate.BalanceBody(b)
 }
 
@@ -53,7 +54,8 @@ func (s *Server) service(ctx context.Context, key, param string) (string, error)
 	return code, nil
 }
 
-// getNumber buys a number. The purchase is journaled first (a pending row
+// getNumber buys a number. Once the request is valid and the key known
+// to the backend (checkKey), the purchase is journaled first (a pending row
 // that holds the sealed key and purchase and reserves the legacy ID), then
 // bought with its own Idempotency-Key, then committed; only a committed row
 // is answered ACCESS_NUMBER. A purchase that cannot be committed is
@@ -79,6 +81,9 @@ func (s *Server) getNumber(ctx context.Context, req translate.Request) ([]byte, 
 	}
 	buy := upstream.BuyRequest{ServiceCode: svc, CountryISO: c.ISO, MaxPrice: maxPrice, Operator: operator}
 	owner := s.owner(ctx, req.APIKey)
+	if err := s.checkKey(ctx, req.APIKey, owner); err != nil {
+		return nil, err
+	}
 	sealed, err := s.opt.Keys.seal(owner, intent{APIKey: req.APIKey, Buy: buy})
 	if err != nil {
 		return nil, err
@@ -114,6 +119,22 @@ func (s *Server) getNumber(ctx context.Context, req translate.Request) ([]byte, 
 		return nil, fmt.Errorf("storing purchase: %w", err)
 	}
 	return body, nil
+}
+
+// checkKey makes sure the backend knows the key before a purchase is
+// journaled, so that a request with an unknown key (BAD_KEY) writes
+// nothing. A key the backend accepted within verifiedFor is trusted; any
+// other costs one balance call, the cheapest native call there is.
+func (s *Server) checkKey(ctx context.Context, key, owner string) error {
+	now := s.opt.Now()
+	if at, ok := s.verified.Get(owner); ok && now.Sub(at) < verifiedFor {
+		return nil
+	}
+	if _, err := s.api.Balance(ctx, key); err != nil {
+		return err
+	}
+	s.verified.Add(owner, now)
+	return nil
 }
 
 // release voids a journaled purchase that did not happen. If the store

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -101,6 +102,10 @@ type Server struct {
 	router   *mux.Router
 	defaultC countries.Country
 	tel      *telemetry
+	// verified remembers the owners whose key the backend accepted
+	// recently, so that a purchase with an unknown key is refused before
+	// anything is written (see checkKey).
+	verified *lru.Cache[string, time.Time]
 }
 
 // NewServer makes the front end. It answers the legacy endpoint at
@@ -134,10 +139,14 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 	if !ok {
 		return nil, errMissing("the default country in the country table")
 	}
+	verified, err := lru.New[string, time.Time](verifiedKeys)
+	if err != nil {
+		return nil, err
+	}
 	api = tel.nativeAPI(api)
 	ids = tel.idStore(ids)
 	s := &Server{
-		log: log, api: api, ids: ids, cc: cc, opt: opt, defaultC: def, tel: tel,
+		log: log, api: api, ids: ids, cc: cc, opt: opt, defaultC: def, tel: tel, verified: verified,
 		catalog: &catalog{api: api, ttl: opt.CatalogTTL, staleFor: 10 * opt.CatalogTTL, now: opt.Now, onLookup: tel.cacheLookup},
 	}
 	s.router = s.routes()
@@ -150,6 +159,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.Se
 // CatalogAnsweredAt is when the native catalog last answered; zero if it
 // never has. Readiness checks use it.
 func (s *Server) CatalogAnsweredAt() time.Time { return s.catalog.lastAnswer() }
+
+// verifiedKeys bounds the owners remembered as verified, and
+// verifiedFor how long one is trusted without asking the backend again.
+const (
+	verifiedKeys = 10000
+	verifiedFor  = 10 * time.Minute
+)
 
 type errMissing string
 

@@ -287,7 +287,7 @@ func TestTelemetryActions(t *testing.T) {
 			request: func(tb testing.TB, e *telEnv) (url.Values, map[attribute.Key]attribute.Value) {
 				return url.Values{"api_key": {telKey}, "action": {"getNumber"}, "service": {"tg"}, "country": {"0"}}, with(ru, tg)
 			},
-			children: []string{"native services", "HTTP GET", "idmap reserve", "native buy", "HTTP POST", "idmap commit"},
+			children: []string{"native services", "HTTP GET", "native balance", "HTTP GET", "idmap reserve", "native buy", "HTTP POST", "idmap commit"},
 		},
 		{
 			name:   "getNumber with the backend failing",
@@ -296,7 +296,7 @@ func TestTelemetryActions(t *testing.T) {
 				e.sb.InjectFault(sandbox.RouteBuy, "status=500", 1)
 				return url.Values{"api_key": {telKey}, "action": {"getNumber"}, "service": {"tg"}, "country": {"0"}}, with(ru, tg)
 			},
-			children:   []string{"native services", "HTTP GET", "idmap reserve", "native buy", "HTTP POST"},
+			children:   []string{"native services", "HTTP GET", "native balance", "HTTP GET", "idmap reserve", "native buy", "HTTP POST"},
 			failedSpan: "native buy",
 		},
 		{
@@ -308,7 +308,7 @@ func TestTelemetryActions(t *testing.T) {
 				}
 				return url.Values{"api_key": {telKey}, "action": {"getNumber"}, "service": {"tg"}, "country": {"0"}}, with(ru, tg)
 			},
-			children:   []string{"native services", "HTTP GET", "idmap reserve"},
+			children:   []string{"native services", "HTTP GET", "native balance", "HTTP GET", "idmap reserve"},
 			failedSpan: "idmap reserve",
 		},
 		{
