@@ -11,9 +11,10 @@ import (
 
 // catalog caches the native service and country catalogs, which are the
 // same for every key, for ttl. A refresh is made with the key of the request
-// that finds the copy stale, one refresh at a time; while the backend fails,
-// a copy up to ttl+staleFor old is still served, so that a blip does not
-// turn every getNumber into ERROR_SQL.
+// that finds the copy stale, one refresh at a time, and the other requests
+// do not wait for it; while the backend fails, a copy up to ttl+staleFor
+// old is still served, so that a blip does not turn every getNumber into
+// ERROR_SQL.
 type catalog struct {
 	api      NativeAPI
 	ttl      time.Duration
@@ -32,34 +33,67 @@ type serviceCatalog struct {
 	set  map[string]struct{}
 }
 
-// ttlValue is one cached copy and the lock that makes refreshes one at a
-// time.
+// ttlValue is one cached copy. One refresh runs at a time; while it runs,
+// callers get the copy it is replacing if that is still usable, and wait
+// for it only when there is none.
 type ttlValue[T any] struct {
-	mu  sync.Mutex
-	val T
-	at  time.Time
-	ok  bool
+	mu       sync.Mutex
+	val      T
+	at       time.Time
+	ok       bool
+	inflight chan struct{} // closed when the running refresh ends; nil if none
 }
 
 func cachedGet[T any](ctx context.Context, c *catalog, name string, v *ttlValue[T], fetch func(context.Context) (T, error)) (T, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	now := c.now()
-	if v.ok && now.Sub(v.at) < c.ttl {
-		c.onLookup(name, true)
-		return v.val, nil
+	for {
+		v.mu.Lock()
+		now := c.now()
+		if v.ok && now.Sub(v.at) < c.ttl {
+			val := v.val
+			v.mu.Unlock()
+			c.onLookup(name, true)
+			return val, nil
+		}
+		usable := v.ok && now.Sub(v.at) < c.ttl+c.staleFor
+		if wait := v.inflight; wait != nil {
+			if usable {
+				val := v.val
+				v.mu.Unlock()
+				c.onLookup(name, true)
+				return val, nil
+			}
+			v.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				var zero T
+				return zero, ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		v.inflight = done
+		v.mu.Unlock()
+		c.onLookup(name, false)
+
+		val, err := fetch(ctx)
+
+		v.mu.Lock()
+		v.inflight = nil
+		close(done)
+		if err == nil {
+			v.val, v.at, v.ok = val, now, true
+			v.mu.Unlock()
+			c.lastOK.Store(now.UnixNano())
+			return val, nil
+		}
+		if usable {
+			val = v.val
+			err = nil
+		}
+		v.mu.Unlock()
+		return val, err
 	}
-	c.onLookup(name, false)
-	val, err := fetch(ctx)
-	if err == nil {
-		v.val, v.at, v.ok = val, now, true
-		c.lastOK.Store(now.UnixNano())
-		return val, nil
-	}
-	if v.ok && now.Sub(v.at) < c.ttl+c.staleFor {
-		return v.val, nil
-	}
-	return val, err
 }
 
 // serviceSet is the native service catalog.
