@@ -36,6 +36,11 @@ type sandboxConfig struct {
 	Keys     string        `env:"SANDBOX_KEYS" envDefault:"demo=100.00"`
 	SMSDelay time.Duration `env:"SANDBOX_SMS_DELAY" envDefault:"3s"`
 	TTL      time.Duration `env:"SANDBOX_TTL" envDefault:"20m"`
+	// RateLimit, Fault and FaultRate let a newcomer see RATE_LIMITED and
+	// ERROR_SQL for real; off by default.
+	RateLimit int     `env:"SANDBOX_RATE_LIMIT" envDefault:"0"`
+	Fault     string  `env:"SANDBOX_FAULT"`
+	FaultRate float64 `env:"SANDBOX_FAULT_RATE" envDefault:"0"`
 }
 
 // run is the whole program: flags, configuration, wiring, serving until ctx
@@ -51,7 +56,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		fs.SetOutput(stderr)
 		fmt.Fprintf(stdout, "\nEnvironment:\n")
 		_ = config.PrintHelp(stdout)
-		fmt.Fprintf(stdout, "\nWith -sandbox: SANDBOX_KEYS (default demo=100.00), SANDBOX_SMS_DELAY (3s), SANDBOX_TTL (20m).\n")
+		fmt.Fprintf(stdout, "\nWith -sandbox: SANDBOX_KEYS (default demo=100.00), SANDBOX_SMS_DELAY (3s), SANDBOX_TTL (20m),\nSANDBOX_RATE_LIMIT (requests per key per minute, 0 = off), SANDBOX_FAULT and SANDBOX_FAULT_RATE (see the README).\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -286,7 +291,8 @@ func startSandbox(environ []string, log *slog.Logger) (addr, key string, stop fu
 	if err != nil {
 		return "", "", nil, fmt.Errorf("SANDBOX_KEYS: %w", err)
 	}
-	sb, err := sandbox.New(sandbox.Config{Keys: keys, SMSDelay: sc.SMSDelay, TTL: sc.TTL})
+	sb, err := sandbox.New(sandbox.Config{Keys: keys, SMSDelay: sc.SMSDelay, TTL: sc.TTL,
+		RateLimit: sc.RateLimit, Fault: sc.Fault, FaultRate: sc.FaultRate})
 	if err != nil {
 		return "", "", nil, err
 	}

@@ -197,3 +197,21 @@ func TestReadyNeedsTheCatalog(t *testing.T) {
 		t.Errorf("probe key that the backend refuses: /readyz = %d %q", code, body)
 	}
 }
+
+// TestRunSandboxFaults: -sandbox takes the sandbox's rate limit and fault
+// variables, so that RATE_LIMITED and ERROR_SQL can be seen by hand.
+func TestRunSandboxFaults(t *testing.T) {
+	limited := startShim(t, []string{"-sandbox"}, "SANDBOX_KEYS=a-probe=1.00,bot=1.00", "SANDBOX_RATE_LIMIT=2")
+	var got []string
+	for range 3 {
+		_, _, body := limited.legacy(t, url.Values{"api_key": {"bot"}, "action": {"getBalance"}})
+		got = append(got, body)
+	}
+	if got[0] != "ACCESS_BALANCE:1.00" || got[2] != "RATE_LIMITED" {
+		t.Errorf("three getBalance with a limit of 2: %q", got)
+	}
+	failing := startShim(t, []string{"-sandbox"}, "SANDBOX_FAULT=status=503", "SANDBOX_FAULT_RATE=1", "SHIM_UPSTREAM_RETRIES=0")
+	if _, _, body := failing.legacy(t, url.Values{"api_key": {"demo"}, "action": {"getBalance"}}); body != "ERROR_SQL" {
+		t.Errorf("getBalance with every native call failing: %q, want ERROR_SQL", body)
+	}
+}
