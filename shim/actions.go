@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -281,7 +282,7 @@ func (s *Server) getPrices(ctx context.Context, req translate.Request) ([]byte, 
 	priced := make([]translate.PriceOffer, 0, len(offers))
 	for _, o := range offers {
 		id := named
-		if id < 0 || !equalFoldASCII(o.CountryISO, f.CountryISO) {
+		if id < 0 || !strings.EqualFold(o.CountryISO, f.CountryISO) {
 			c, ok := table.PrimaryByISO(o.CountryISO)
 			if !ok {
 				continue // a country the legacy table has no ID for
@@ -306,17 +307,4 @@ func (s *Server) getCountries(ctx context.Context, req translate.Request) ([]byt
 		}
 	}
 	return translate.CountriesBody(s.opt.Profile, rows), nil
-}
-
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i]|0x20, b[i]|0x20
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

@@ -41,6 +41,10 @@ const (
 	attrIDMapOp     = attribute.Key("db.operation.name")
 )
 
+// requestBuckets are the histogram bounds, in seconds, of legacy requests
+// and native calls: from a millisecond to the longest request deadline.
+var requestBuckets = metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
 // telemetry holds the shim's tracer and instruments. With no providers it
 // uses the no-op ones, which cost next to nothing.
 type telemetry struct {
@@ -78,14 +82,14 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countrie
 	add(err)
 	t.duration, err = m.Float64Histogram("smsbulk_shim.legacy.request.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of legacy requests, by action."),
-		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+		requestBuckets)
 	add(err)
 	t.inFlight, err = m.Int64UpDownCounter("smsbulk_shim.legacy.active_requests", metric.WithUnit("{request}"),
 		metric.WithDescription("Legacy requests in flight."))
 	add(err)
 	t.nativeDur, err = m.Float64Histogram("smsbulk_shim.native.call.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of native API calls, by call and outcome."),
-		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+		requestBuckets)
 	add(err)
 	t.idmapDur, err = m.Float64Histogram("smsbulk_shim.idmap.operation.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of ID map store operations, by operation and outcome."),
