@@ -7,20 +7,18 @@ import (
 	"log/slog"
 	"strings"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/smsbulk/smsbulk-shim/countries"
 	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/translate"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 )
 
-func (s *Server) getBalance(ctx context.Context, req translate.Request) ([]byte, error) {
+func (s *Server) getBalance(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
 	b, err := s.api.Balance(ctx, req.APIKey)
 	if err != nil {
 		return nil, err
 	}
-	s.verified.Add(s.owner(ctx, req.APIKey), s.opt.Now())
+	s.verified.Add(owner, s.opt.Now())
 	return translate.BalanceBody(b)
 }
 
@@ -33,16 +31,16 @@ func (s *Server) country(ctx context.Context, param string) (countries.Country, 
 			return c, &translate.Error{Code: translate.BadCountry}
 		}
 	}
-	trace.SpanFromContext(ctx).SetAttributes(attrCountryID.Int(c.ID), attrCountryISO.String(c.ISO))
+	recordFrom(ctx).setCountry(c.ID, c.ISO)
 	return c, nil
 }
 
 // service normalises a service parameter and checks that the native
 // catalog sells it.
 func (s *Server) service(ctx context.Context, key, param string) (string, error) {
-	code, lerr := s.opt.Services.Code(param)
-	if lerr != nil {
-		return "", lerr
+	code, err := s.opt.Services.Code(param)
+	if err != nil {
+		return "", err
 	}
 	cat, err := s.catalog.serviceSet(ctx, key)
 	if err != nil {
@@ -51,7 +49,7 @@ func (s *Server) service(ctx context.Context, key, param string) (string, error)
 	if _, ok := cat.set[code]; !ok {
 		return "", &translate.Error{Code: translate.BadService}
 	}
-	trace.SpanFromContext(ctx).SetAttributes(attrService.String(code))
+	recordFrom(ctx).setService(code)
 	return code, nil
 }
 
@@ -62,26 +60,25 @@ func (s *Server) service(ctx context.Context, key, param string) (string, error)
 // is answered ACCESS_NUMBER. A purchase that cannot be committed is
 // cancelled (refunded) at once; one whose outcome is unknown stays pending
 // and the Reconciler settles it.
-func (s *Server) getNumber(ctx context.Context, req translate.Request) ([]byte, error) {
+func (s *Server) getNumber(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
 	// Everything that needs no native call is checked first.
 	c, err := s.country(ctx, req.Country)
 	if err != nil {
 		return nil, err
 	}
-	maxPrice, lerr := translate.ParseMaxPrice(req.MaxPrice)
-	if lerr != nil {
-		return nil, lerr
+	maxPrice, err := translate.ParseMaxPrice(req.MaxPrice)
+	if err != nil {
+		return nil, err
 	}
-	operator, lerr := translate.ParseOperator(req.Operator)
-	if lerr != nil {
-		return nil, lerr
+	operator, err := translate.ParseOperator(req.Operator)
+	if err != nil {
+		return nil, err
 	}
 	svc, err := s.service(ctx, req.APIKey, req.Service)
 	if err != nil {
 		return nil, err
 	}
 	buy := upstream.BuyRequest{ServiceCode: svc, CountryISO: c.ISO, MaxPrice: maxPrice, Operator: operator}
-	owner := s.owner(ctx, req.APIKey)
 	if err := s.checkKey(ctx, req.APIKey, owner); err != nil {
 		return nil, err
 	}
@@ -94,8 +91,8 @@ func (s *Server) getNumber(ctx context.Context, req translate.Request) ([]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("journaling purchase: %w", err)
 	}
-	span := trace.SpanFromContext(ctx)
-	span.SetAttributes(attrLegacyID.Int64(legacyID))
+	rec := recordFrom(ctx)
+	rec.setLegacyID(legacyID)
 
 	act, err := s.api.Buy(ctx, req.APIKey, buy, idem)
 	if err != nil {
@@ -110,7 +107,7 @@ func (s *Server) getNumber(ctx context.Context, req translate.Request) ([]byte, 
 		// Reconciler replays the purchase with the same key and refunds it.
 		return nil, err
 	}
-	span.SetAttributes(attrNativeID.String(act.ID))
+	rec.setNativeID(act.ID)
 	body, err := translate.NumberBody(legacyID, act)
 	if err == nil {
 		err = s.ids.Commit(ctx, legacyID, act.ID)
@@ -172,18 +169,18 @@ func (s *Server) compensate(ctx context.Context, key, owner string, legacyID int
 }
 
 // activation finds the native ID behind a legacy ID of this key.
-func (s *Server) activation(ctx context.Context, req translate.Request) (string, error) {
-	id, lerr := translate.ParseID(req.ID)
-	if lerr != nil {
-		return "", lerr
+func (s *Server) activation(ctx context.Context, req translate.Request, owner string) (string, error) {
+	id, err := translate.ParseID(req.ID)
+	if err != nil {
+		return "", err
 	}
-	return s.lookup(ctx, req.APIKey, id)
+	return s.lookup(ctx, owner, id)
 }
 
 // lookup finds the native ID behind a valid legacy ID of this key.
-func (s *Server) lookup(ctx context.Context, key string, id int64) (string, error) {
-	trace.SpanFromContext(ctx).SetAttributes(attrLegacyID.Int64(id))
-	nativeID, err := s.ids.Lookup(ctx, s.owner(ctx, key), id)
+func (s *Server) lookup(ctx context.Context, owner string, id int64) (string, error) {
+	recordFrom(ctx).setLegacyID(id)
+	nativeID, err := s.ids.Lookup(ctx, owner, id)
 	if errors.Is(err, idmap.ErrNotFound) {
 		return "", &translate.Error{Code: translate.NoActivation}
 	}
@@ -193,8 +190,8 @@ func (s *Server) lookup(ctx context.Context, key string, id int64) (string, erro
 	return nativeID, nil
 }
 
-func (s *Server) getStatus(ctx context.Context, req translate.Request) ([]byte, error) {
-	nativeID, err := s.activation(ctx, req)
+func (s *Server) getStatus(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
+	nativeID, err := s.activation(ctx, req, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -205,16 +202,16 @@ func (s *Server) getStatus(ctx context.Context, req translate.Request) ([]byte, 
 	return translate.StatusBody(act)
 }
 
-func (s *Server) setStatus(ctx context.Context, req translate.Request) ([]byte, error) {
-	id, lerr := translate.ParseID(req.ID)
-	if lerr != nil {
-		return nil, lerr
+func (s *Server) setStatus(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
+	id, err := translate.ParseID(req.ID)
+	if err != nil {
+		return nil, err
 	}
-	op, lerr := translate.ParseSetStatus(req.Status)
-	if lerr != nil {
-		return nil, lerr
+	op, err := translate.ParseSetStatus(req.Status)
+	if err != nil {
+		return nil, err
 	}
-	nativeID, err := s.lookup(ctx, req.APIKey, id)
+	nativeID, err := s.lookup(ctx, owner, id)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +238,7 @@ func (s *Server) setStatus(ctx context.Context, req translate.Request) ([]byte, 
 	return translate.SetStatusBody(op), nil
 }
 
-func (s *Server) getNumbersStatus(ctx context.Context, req translate.Request) ([]byte, error) {
+func (s *Server) getNumbersStatus(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
 	c, err := s.country(ctx, req.Country)
 	if err != nil {
 		return nil, err
@@ -257,7 +254,7 @@ func (s *Server) getNumbersStatus(ctx context.Context, req translate.Request) ([
 	return translate.NumbersStatusBody(s.opt.Profile, c.ID, c.ISO, cat.list, offers), nil
 }
 
-func (s *Server) getPrices(ctx context.Context, req translate.Request) ([]byte, error) {
+func (s *Server) getPrices(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
 	var f upstream.OfferFilter
 	named := -1
 	if req.Country != "" {
@@ -294,7 +291,7 @@ func (s *Server) getPrices(ctx context.Context, req translate.Request) ([]byte, 
 	return translate.PricesBody(priced)
 }
 
-func (s *Server) getCountries(ctx context.Context, req translate.Request) ([]byte, error) {
+func (s *Server) getCountries(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
 	sold, err := s.catalog.soldCountries(ctx, req.APIKey)
 	if err != nil {
 		return nil, err

@@ -28,6 +28,7 @@ func (c *testClock) Add(d time.Duration) {
 }
 
 func TestCachedGet(t *testing.T) {
+	t.Parallel()
 	clock := &testClock{now: time.Unix(1e9, 0)}
 	var hits, misses atomic.Int64
 	c := &catalog{ttl: time.Minute, staleFor: 10 * time.Minute, now: clock.Now, onLookup: func(_ string, hit bool) {

@@ -16,6 +16,7 @@ import (
 // know is BAD_KEY and journals nothing, so junk keys cannot fill the ID
 // map; a known key is checked once and then trusted.
 func TestUnknownKeyWritesNothing(t *testing.T) {
+	t.Parallel()
 	balances := &countBalance{next: upstream.NewTransport()}
 	r := newRig(t, rigOptions{
 		sandbox:  sandbox.Config{Keys: map[string]string{"good": "10.00"}, SMSDelay: time.Hour, TTL: 2 * time.Hour},

@@ -141,6 +141,7 @@ func find(recs []map[string]any, msg string) []map[string]any {
 // at the latest after one Reconciler round, the ledger shows the purchase
 // refunded.
 func TestCompensation(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// commitFails makes the map write fail.
@@ -218,8 +219,9 @@ func TestCompensation(t *testing.T) {
 				t.Fatalf("early reconcile round settled %d, %v; want 0, nil", n, err)
 			}
 			// An hour later it settles what is left, and only that.
-			later := func() time.Time { return time.Now().Add(time.Hour) }
-			n, err := e.srv.NewReconciler(shim.ReconcileOptions{After: time.Minute, Now: later}).Round(ctx)
+			later := &faultClock{}
+			later.Advance(time.Hour)
+			n, err := e.srv.NewReconciler(shim.ReconcileOptions{After: time.Minute, Now: later.Now}).Round(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,7 +232,7 @@ func TestCompensation(t *testing.T) {
 			if n != wantSettled {
 				t.Errorf("reconcile round settled %d rows, want %d", n, wantSettled)
 			}
-			if n, err := e.srv.NewReconciler(shim.ReconcileOptions{After: time.Minute, Now: later}).Round(ctx); err != nil || n != 0 {
+			if n, err := e.srv.NewReconciler(shim.ReconcileOptions{After: time.Minute, Now: later.Now}).Round(ctx); err != nil || n != 0 {
 				t.Errorf("second reconcile round settled %d, %v; want 0, nil", n, err)
 			}
 

@@ -105,6 +105,7 @@ func (rp *replay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestGolden(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.in"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no golden cases: %v", err)

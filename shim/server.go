@@ -77,7 +77,7 @@ type Options struct {
 	ProxyTransport http.RoundTripper
 	// Limits bounds what a legacy request may carry. Zero fields take the
 	// defaults of Limits.
-	Limits Limits
+	Limits translate.Limits
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// TracerProvider makes the spans of legacy requests, native calls and
@@ -113,7 +113,7 @@ type Server struct {
 // passes every other path to opt.Origin.
 func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resolver, opt Options) (*Server, error) {
 	if opt.Keys == nil || opt.Services == nil {
-		return nil, errMissing("Keys and Services")
+		return nil, missingError("Keys and Services")
 	}
 	if opt.CatalogTTL <= 0 {
 		opt.CatalogTTL = 5 * time.Minute
@@ -134,10 +134,10 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 	if err != nil {
 		return nil, err
 	}
-	opt.Limits = opt.Limits.withDefaults()
+	opt.Limits = opt.Limits.WithDefaults()
 	def, ok := cc.Table().ByID(opt.DefaultCountry)
 	if !ok {
-		return nil, errMissing("the default country in the country table")
+		return nil, missingError("the default country in the country table")
 	}
 	verified, err := lru.New[string, time.Time](verifiedKeys)
 	if err != nil {
@@ -167,6 +167,6 @@ const (
 	verifiedFor  = 10 * time.Minute
 )
 
-type errMissing string
+type missingError string
 
-func (e errMissing) Error() string { return "shim: missing " + string(e) }
+func (e missingError) Error() string { return "shim: missing " + string(e) }

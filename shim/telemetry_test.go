@@ -237,6 +237,7 @@ func (e *telEnv) getNumber(tb testing.TB) string {
 // TestTelemetryActions checks, for each action, the span tree under the
 // server span, its attributes, the metrics and the access log line.
 func TestTelemetryActions(t *testing.T) {
+	t.Parallel()
 	num := func(id string) attribute.Value {
 		n, _ := strconv.ParseInt(id, 10, 64)
 		return attribute.Int64Value(n)
@@ -520,6 +521,7 @@ func TestTelemetryActions(t *testing.T) {
 // TestTelemetryPassthrough checks that a passed-through request is traced
 // with its path only, never its query.
 func TestTelemetryPassthrough(t *testing.T) {
+	t.Parallel()
 	e := newTelEnv(t, true)
 	tid := trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, e.url+"/api/v1/wallet/balance?api_key="+telKey, nil)
@@ -549,6 +551,7 @@ func TestTelemetryPassthrough(t *testing.T) {
 // TestTelemetryCacheLookups checks the one cache counter: catalog,
 // countries and ID map lookups by result.
 func TestTelemetryCacheLookups(t *testing.T) {
+	t.Parallel()
 	e := newTelEnv(t, false)
 	for range 2 {
 		e.call(t, url.Values{"api_key": {telKey}, "action": {"getPrices"}, "service": {"tg"}, "country": {"0"}})
@@ -577,6 +580,7 @@ func TestTelemetryCacheLookups(t *testing.T) {
 // TestTelemetryBackgroundStoreOps checks that the reconciler's poll, which
 // runs outside any trace, is measured but starts no trace of its own.
 func TestTelemetryBackgroundStoreOps(t *testing.T) {
+	t.Parallel()
 	e := newTelEnv(t, false)
 	if _, err := e.srv.NewReconciler(shim.ReconcileOptions{}).Round(t.Context()); err != nil {
 		t.Fatal(err)

@@ -85,12 +85,12 @@ func FuzzParseRequest(f *testing.F) {
 				if strings.TrimSpace(req.APIKey) == "" || !req.Action.Known() {
 					t.Fatalf("CheckAction(%q, %q) passed", req.APIKey, req.Action)
 				}
-			case strings.TrimSpace(req.APIKey) == "" && e.Code != translate.BadKey:
-				t.Fatalf("blank key gave %s", e.Code)
-			case e.Code == translate.WrongAction && p != translate.ProfileSMSBulk:
+			case strings.TrimSpace(req.APIKey) == "" && codeOf(e) != translate.BadKey:
+				t.Fatalf("blank key gave %s", codeOf(e))
+			case codeOf(e) == translate.WrongAction && p != translate.ProfileSMSBulk:
 				t.Fatalf("WRONG_ACTION in profile %s", p)
-			case !slices.Contains([]translate.Code{translate.BadKey, translate.BadAction, translate.WrongAction}, e.Code):
-				t.Fatalf("CheckAction gave %s", e.Code)
+			case !slices.Contains([]translate.Code{translate.BadKey, translate.BadAction, translate.WrongAction}, codeOf(e)):
+				t.Fatalf("CheckAction gave %s", codeOf(e))
 			}
 		}
 
@@ -102,8 +102,8 @@ func FuzzParseRequest(f *testing.F) {
 				strconv.FormatInt(id, 10) != strings.TrimLeft(req.ID, "0") {
 				t.Fatalf("ParseID(%q) = %d", req.ID, id)
 			}
-		case e.Code != translate.NoActivation:
-			t.Fatalf("ParseID(%q) gave %s", req.ID, e.Code)
+		case codeOf(e) != translate.NoActivation:
+			t.Fatalf("ParseID(%q) gave %s", req.ID, codeOf(e))
 		case canonical:
 			if n, err := strconv.ParseInt(req.ID, 10, 64); err == nil && n <= 1<<53-1 {
 				t.Fatalf("ParseID(%q) refused an ID in range", req.ID)
@@ -112,15 +112,15 @@ func FuzzParseRequest(f *testing.F) {
 
 		op, e := translate.ParseSetStatus(req.Status)
 		valid := slices.Contains([]string{"1", "3", "6", "8", "-1"}, req.Status)
-		if (e == nil) != valid || e != nil && e.Code != translate.BadStatus || e == nil && op.String() == "unknown" {
+		if (e == nil) != valid || e != nil && codeOf(e) != translate.BadStatus || e == nil && op.String() == "unknown" {
 			t.Fatalf("ParseSetStatus(%q) = %v, %v", req.Status, op, e)
 		}
 
 		price, e := translate.ParseMaxPrice(req.MaxPrice)
 		switch {
 		case e != nil:
-			if e.Code != translate.BadAction {
-				t.Fatalf("ParseMaxPrice(%q) gave %s", req.MaxPrice, e.Code)
+			if codeOf(e) != translate.BadAction {
+				t.Fatalf("ParseMaxPrice(%q) gave %s", req.MaxPrice, codeOf(e))
 			}
 		case price != "":
 			s := string(price)
@@ -137,8 +137,8 @@ func FuzzParseRequest(f *testing.F) {
 		operator, e := translate.ParseOperator(req.Operator)
 		switch {
 		case e != nil:
-			if e.Code != translate.BadAction {
-				t.Fatalf("ParseOperator(%q) gave %s", req.Operator, e.Code)
+			if codeOf(e) != translate.BadAction {
+				t.Fatalf("ParseOperator(%q) gave %s", req.Operator, codeOf(e))
 			}
 		case operator != "" && (len(operator) > 64 || !fuzzOperator.MatchString(operator)):
 			t.Fatalf("ParseOperator(%q) = %q", req.Operator, operator)
@@ -147,8 +147,8 @@ func FuzzParseRequest(f *testing.F) {
 		code, e := services.Code(req.Service)
 		switch {
 		case e != nil:
-			if e.Code != translate.BadService {
-				t.Fatalf("Services.Code(%q) gave %s", req.Service, e.Code)
+			if codeOf(e) != translate.BadService {
+				t.Fatalf("Services.Code(%q) gave %s", req.Service, codeOf(e))
 			}
 		case !fuzzServiceCode.MatchString(code):
 			t.Fatalf("Services.Code(%q) = %q", req.Service, code)

@@ -97,12 +97,12 @@ func lookup(name string, sources []url.Values) string {
 	return ""
 }
 
-// CheckAction validates the key and the action, in that order: an absent
-// or empty key is BAD_KEY; an absent or empty action BAD_ACTION; an unknown
+// CheckAction validates the key and the action, in that order: a key that
+// is not ValidKey (absent, empty, too long, not printable) is BAD_KEY; an absent or empty action BAD_ACTION; an unknown
 // action BAD_ACTION in ProfileSMSActivate (as the original) and
 // WRONG_ACTION in ProfileSMSBulk (as the product page).
-func CheckAction(r Request, p Profile) *Error {
-	if strings.TrimSpace(r.APIKey) == "" {
+func CheckAction(r Request, p Profile) error {
+	if !ValidKey(r.APIKey) {
 		return fail(BadKey)
 	}
 	if r.Action == "" {
@@ -140,7 +140,7 @@ const maxLegacyID = 1<<53 - 1
 // ParseID reads a legacy activation ID: ASCII digits only (no sign, no
 // spaces, at most 16 of them), a value from 1 to 2^53-1. Anything else is
 // NO_ACTIVATION, which is what a bot would get for an ID it was never given.
-func ParseID(s string) (int64, *Error) {
+func ParseID(s string) (int64, error) {
 	if len(s) == 0 || len(s) > 16 {
 		return 0, fail(NoActivation)
 	}
@@ -201,7 +201,7 @@ func (op SetOp) Reached(st upstream.Status) bool {
 
 // ParseSetStatus reads setStatus's status value: "1", "3", "6", "8" and the
 // old cancel code "-1". Anything else is BAD_STATUS, before any native call.
-func ParseSetStatus(s string) (SetOp, *Error) {
+func ParseSetStatus(s string) (SetOp, error) {
 	switch s {
 	case "1":
 		return OpReady, nil
@@ -233,7 +233,7 @@ func SetStatusBody(op SetOp) []byte {
 // otherwise a plain positive decimal with a dot ("1.50", "2"), at most 12
 // characters. A malformed value is BAD_ACTION (a malformed parameter, in
 // the page's words): ignoring it could buy above the bot's limit.
-func ParseMaxPrice(s string) (upstream.Decimal, *Error) {
+func ParseMaxPrice(s string) (upstream.Decimal, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return "", nil
@@ -249,7 +249,7 @@ func ParseMaxPrice(s string) (upstream.Decimal, *Error) {
 // none; otherwise a comma list of lower-case operator names ([a-z0-9_]),
 // at most 64 characters. Malformed is BAD_ACTION, so no unchecked text ever
 // reaches a native body.
-func ParseOperator(s string) (string, *Error) {
+func ParseOperator(s string) (string, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	if s == "" {
 		return "", nil

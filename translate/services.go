@@ -74,7 +74,7 @@ const maxServiceLen = 16
 // Code normalises a service parameter: trimmed, lower-cased, a known full
 // name mapped to its code. Anything that cannot be a code (empty, longer
 // than 16, characters other than a-z, 0-9 and "_") is BAD_SERVICE.
-func (s *Services) Code(param string) (string, *Error) {
+func (s *Services) Code(param string) (string, error) {
 	p := strings.ToLower(strings.TrimSpace(param))
 	if p == "" || len(p) > 64 {
 		return "", fail(BadService)

@@ -76,12 +76,21 @@ func TestParseRequest(t *testing.T) {
 	}
 }
 
-func code(e *translate.Error) string {
-	if e == nil {
+func code(err error) string {
+	if err == nil {
 		return ""
 	}
-	return string(e.Body())
+	return string(classified(err).Body())
 }
+
+// classified is the legacy error that err stands for.
+func classified(err error) *translate.Error {
+	e, _ := translate.Classify(err)
+	return e
+}
+
+// codeOf is the legacy code of a validator's error.
+func codeOf(err error) translate.Code { return classified(err).Code }
 
 func TestCheckAction(t *testing.T) {
 	tests := []struct {
@@ -150,7 +159,7 @@ func TestParseID(t *testing.T) {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := translate.ParseID(tc.in)
 			if tc.want == 0 {
-				if err == nil || err.Code != translate.NoActivation {
+				if err == nil || codeOf(err) != translate.NoActivation {
 					t.Fatalf("ParseID(%q) = %d, %v; want NO_ACTIVATION", tc.in, got, err)
 				}
 				return
@@ -184,7 +193,7 @@ func TestParseSetStatus(t *testing.T) {
 		t.Run(tc.in, func(t *testing.T) {
 			op, err := translate.ParseSetStatus(tc.in)
 			if tc.op == 0 {
-				if err == nil || err.Code != translate.BadStatus {
+				if err == nil || codeOf(err) != translate.BadStatus {
 					t.Fatalf("ParseSetStatus(%q) = %v, %v; want BAD_STATUS", tc.in, op, err)
 				}
 				return

@@ -1,0 +1,195 @@
+package shim
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/smsbulk/smsbulk-shim/translate"
+)
+
+// record is what the protocol core tells the instrumentation layer about one
+// legacy request. The core fills it as it goes (it travels in the request's
+// context, as tsweb's AccessLogRecord and otelhttp's Labeler do); the layer
+// turns it into the span's name and attributes, the metrics and the access
+// line, once, when the core has answered. Only the request's goroutine
+// writes its fields, except nativeCalls.
+type record struct {
+	// action names the span and the metric series: one of the known
+	// actions, or "unknown" so that junk cannot mint names.
+	action string
+	// code is the legacy result code sent, and err the error behind it.
+	code string
+	err  error
+
+	owner      string
+	legacyID   int64
+	nativeID   string
+	country    *int // the legacy country ID, when the request named one
+	countryISO string
+	service    string
+
+	nativeCalls atomic.Int64
+}
+
+type recordKey struct{}
+
+// recordFrom is the record of the legacy request ctx belongs to, or nil
+// outside one (the Reconciler, background warm-ups). Every method of
+// *record is a no-op on nil.
+func recordFrom(ctx context.Context) *record {
+	r, _ := ctx.Value(recordKey{}).(*record)
+	return r
+}
+
+// countNativeCall counts one native call of the request ctx belongs to.
+func countNativeCall(ctx context.Context) {
+	if r := recordFrom(ctx); r != nil {
+		r.nativeCalls.Add(1)
+	}
+}
+
+// setAction names the request after its action when it is a known one.
+func (r *record) setAction(a translate.Action) {
+	if r != nil && a.Known() {
+		r.action = string(a)
+	}
+}
+
+func (r *record) setOwner(owner string) {
+	if r != nil {
+		r.owner = owner
+	}
+}
+
+func (r *record) setCountry(id int, iso string) {
+	if r != nil {
+		r.country, r.countryISO = &id, iso
+	}
+}
+
+func (r *record) setService(code string) {
+	if r != nil {
+		r.service = code
+	}
+}
+
+func (r *record) setLegacyID(id int64) {
+	if r != nil {
+		r.legacyID = id
+	}
+}
+
+func (r *record) setNativeID(id string) {
+	if r != nil {
+		r.nativeID = id
+	}
+}
+
+// instrument is the layer around the legacy protocol core: it reads the
+// incoming trace context, starts the server span, gives the request its
+// deadline and its record, and when the core has answered, turns the
+// record into span attributes, metrics and one access line.
+func (s *Server) instrument(core http.Handler) http.Handler {
+	prop := s.opt.Propagator
+	profile := attrProfile.String(s.opt.Profile.String())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := s.tel.tracer.Start(ctx, "handler_api", trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(profile), trace.WithAttributes(httpAttrs(r)...))
+		defer span.End()
+		rec := &record{action: "unknown"}
+		ctx = context.WithValue(ctx, recordKey{}, rec)
+		ctx, cancel := context.WithTimeout(ctx, s.opt.RequestTimeout)
+		defer cancel()
+		s.tel.inFlight.Add(ctx, 1)
+		defer s.tel.inFlight.Add(ctx, -1)
+
+		core.ServeHTTP(w, r.WithContext(ctx))
+
+		if rec.action != "unknown" {
+			span.SetName(rec.action)
+		}
+		span.SetAttributes(rec.attributes()...)
+		if failed(rec.code) {
+			span.SetStatus(codes.Error, statusText(rec.code, rec.err))
+		}
+		d := time.Since(start)
+		s.tel.requests.Add(ctx, 1, metric.WithAttributes(attrAction.String(rec.action), attrCode.String(rec.code)))
+		s.tel.duration.Record(ctx, d.Seconds(), metric.WithAttributes(attrAction.String(rec.action)))
+		s.log.LogAttrs(ctx, slog.LevelInfo, "legacy request",
+			slog.String("trace_id", span.SpanContext().TraceID().String()),
+			slog.String("action", rec.action),
+			slog.String("code", rec.code),
+			slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+			slog.Int64("native_calls", rec.nativeCalls.Load()),
+		)
+	})
+}
+
+// attributes are the span attributes the record holds.
+func (r *record) attributes() []attribute.KeyValue {
+	a := make([]attribute.KeyValue, 0, 8)
+	if r.action != "unknown" {
+		a = append(a, attrAction.String(r.action))
+	}
+	a = append(a, attrCode.String(r.code))
+	if r.owner != "" {
+		a = append(a, attrOwner.String(ShortOwner(r.owner)))
+	}
+	if r.country != nil {
+		a = append(a, attrCountryID.Int(*r.country), attrCountryISO.String(r.countryISO))
+	}
+	if r.service != "" {
+		a = append(a, attrService.String(r.service))
+	}
+	if r.legacyID != 0 {
+		a = append(a, attrLegacyID.Int64(r.legacyID))
+	}
+	if r.nativeID != "" {
+		a = append(a, attrNativeID.String(r.nativeID))
+	}
+	return a
+}
+
+// httpAttrs are the server span's HTTP attributes. The query string is
+// never among them: it carries the API key.
+func httpAttrs(r *http.Request) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		attribute.String("http.request.method", r.Method),
+		attribute.String("url.path", r.URL.EscapedPath()),
+		attribute.String("url.scheme", scheme(r)),
+		attribute.String("user_agent.original", r.UserAgent()),
+	}
+}
+
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// name is what the request is called in the writer's log lines.
+func (r *record) name() string {
+	if r == nil {
+		return "unknown"
+	}
+	return r.action
+}
+
+// setResult records the legacy code sent and the error behind it.
+func (r *record) setResult(code string, err error) {
+	if r != nil {
+		r.code, r.err = code, err
+	}
+}
