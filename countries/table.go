@@ -24,8 +24,9 @@ var builtinCSV []byte
 type Table struct {
 	rows    []Country       // sorted by ID
 	byID    map[int]int     // ID -> index in rows
-	primary map[[2]byte]int // upper-case ISO -> index in rows of its primary row
-	names   map[string]int  // name key (see appendKey) -> index in rows
+	primary map[[2]byte]int   // upper-case ISO -> index in rows of its primary row
+	byISO   map[[2]byte][]int // upper-case ISO -> indexes in rows of every row with it, by ID
+	names   map[string]int    // name key (see appendKey) -> index in rows
 }
 
 // Builtin returns the embedded table, copied from SMS-Activate's numbering
@@ -292,11 +293,15 @@ func build(rows []loadedRow) (*Table, error) {
 		rows:    make([]Country, len(rows)),
 		byID:    make(map[int]int, len(rows)),
 		primary: make(map[[2]byte]int, len(isoOwner)),
+		byISO:   make(map[[2]byte][]int, len(isoOwner)),
 		names:   make(map[string]int, len(names)),
 	}
 	for i, r := range rows {
 		t.rows[i] = r.Country
 		t.byID[r.ID] = i
+		if k, ok := isoKey(r.ISO); ok {
+			t.byISO[k] = append(t.byISO[k], i)
+		}
 	}
 	for k, r := range isoOwner {
 		t.primary[k] = t.byID[r.ID]
@@ -350,6 +355,22 @@ func (t *Table) PrimaryByISO(iso string) (Country, bool) {
 		return Country{}, false
 	}
 	return t.rows[i], true
+}
+
+// ByISO returns every row with an ISO alpha-2 code given in any case, in ID
+// order ("US" gives 12 and 187), so that an answer that starts from the
+// native side lists a country under each ID a client may look it up by.
+func (t *Table) ByISO(iso string) []Country {
+	k, ok := isoKey(iso)
+	if !ok {
+		return nil
+	}
+	idx := t.byISO[k]
+	out := make([]Country, len(idx))
+	for i, j := range idx {
+		out[i] = t.rows[j]
+	}
+	return out
 }
 
 // lookup finds the row index for a trimmed, valid input, or -1: a canonical

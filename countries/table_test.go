@@ -245,3 +245,30 @@ func TestLoadFile(t *testing.T) {
 		t.Errorf("LoadFile(missing) error = %v, want fs.ErrNotExist", err)
 	}
 }
+
+func TestByISO(t *testing.T) {
+	t.Parallel()
+	tab := Builtin()
+	ids := func(iso string) []int {
+		var out []int
+		for _, c := range tab.ByISO(iso) {
+			out = append(out, c.ID)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		iso  string
+		want []int
+	}{
+		{"US", []int{12, 187}},
+		{"us", []int{12, 187}},
+		{"TR", []int{62}},
+		{"RU", []int{0}},
+		{"XX", nil},
+		{"USA", nil},
+	} {
+		if got := ids(tc.iso); !slices.Equal(got, tc.want) {
+			t.Errorf("ByISO(%q) = %v, want %v", tc.iso, got, tc.want)
+		}
+	}
+}
