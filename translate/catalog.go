@@ -27,9 +27,12 @@ func NumbersStatusBody(p Profile, countryID int, iso string, services []upstream
 			stock[o.ServiceCode] += o.Stock
 		}
 	}
-	codes := make([]string, 0, len(services))
+	codes := make([]string, 0, len(services)+len(forwarding))
 	for _, s := range services {
 		codes = append(codes, s.Code)
+	}
+	if p == ProfileSMSActivate {
+		codes = append(codes, forwarding...)
 	}
 	slices.Sort(codes)
 	codes = slices.Compact(codes)
@@ -48,14 +51,26 @@ func NumbersStatusBody(p Profile, countryID int, iso string, services []upstream
 		b = append(b, ':')
 		if p == ProfileSMSBulk {
 			b = strconv.AppendInt(b, stock[c], 10)
-		} else {
-			b = append(b, '"')
-			b = strconv.AppendInt(b, stock[c], 10)
-			b = append(b, '"')
+			continue
+		}
+		b = append(b, '"')
+		b = strconv.AppendInt(b, stock[c], 10)
+		b = append(b, '"')
+		if slices.Contains(forwarding, c) {
+			b = append(b, ',')
+			b = appendString(b, c+"_1")
+			b = append(b, `:"0"`...)
 		}
 	}
 	return append(b, '}')
 }
+
+// forwarding are the services that the original sold with call forwarding
+// too, whose <service>_1 keys clients index in getNumbersStatus (a Python
+// client fails on the first missing one). The native API sells no
+// forwarding: they count "0", and the services themselves are listed even
+// when the catalog lacks them.
+var forwarding = []string{"av", "ot", "ya", "ym"}
 
 // PriceOffer is one offer with the legacy country ID it is answered under.
 type PriceOffer struct {
@@ -70,7 +85,14 @@ type PriceOffer struct {
 // ("0.50" -> 0.5, "21.00" -> 21), as the original printed it. When one
 // country and service meet twice, the cheapest offer is kept with the stock
 // of both.
-func PricesBody(offers []PriceOffer) ([]byte, error) {
+func PricesBody(offers []PriceOffer) ([]byte, error) { return prices(offers, false) }
+
+// PricesExtendedBody is getPricesExtended's answer: getPrices's, each cell
+// with "physicalCount" too (the same stock: every SMSBulk number is real):
+// {"62":{"wa":{"cost":0.5,"count":1234,"physicalCount":1234}}}.
+func PricesExtendedBody(offers []PriceOffer) ([]byte, error) { return prices(offers, true) }
+
+func prices(offers []PriceOffer, physical bool) ([]byte, error) {
 	type cell struct {
 		cost  decimal.Decimal
 		count int64
@@ -124,6 +146,10 @@ func PricesBody(offers []PriceOffer) ([]byte, error) {
 			b = append(b, m[c].cost.String()...)
 			b = append(b, `,"count":`...)
 			b = strconv.AppendInt(b, m[c].count, 10)
+			if physical {
+				b = append(b, `,"physicalCount":`...)
+				b = strconv.AppendInt(b, m[c].count, 10)
+			}
 			b = append(b, '}')
 		}
 		b = append(b, '}')

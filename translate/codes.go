@@ -30,24 +30,33 @@ const (
 	ErrorSQL          Code = "ERROR_SQL"
 	EarlyCancelDenied Code = "EARLY_CANCEL_DENIED"
 	WrongMaxPrice     Code = "WRONG_MAX_PRICE"
+	// WrongExceptionPhone answers a malformed phoneException list.
+	WrongExceptionPhone Code = "WRONG_EXCEPTION_PHONE"
+	// NoActivations and OperatorsNotFound are the original's two JSON
+	// errors: {"status":"error","error":"<code>"}.
+	NoActivations     Code = "NO_ACTIVATIONS"
+	OperatorsNotFound Code = "OPERATORS_NOT_FOUND"
 )
 
 // smsbulkStatus is the HTTP status of each code in ProfileSMSBulk, from
 // SMSBulk's errors page; the two codes the page lacks get the nearest one.
 var smsbulkStatus = map[Code]int{
-	BadKey:            http.StatusUnauthorized,
-	BadAction:         http.StatusBadRequest,
-	BadService:        http.StatusBadRequest,
-	BadCountry:        http.StatusBadRequest,
-	BadStatus:         http.StatusBadRequest,
-	WrongAction:       http.StatusBadRequest,
-	WrongMaxPrice:     http.StatusBadRequest,
-	NoBalance:         http.StatusPaymentRequired,
-	NoNumbers:         http.StatusNotFound,
-	NoActivation:      http.StatusNotFound,
-	EarlyCancelDenied: http.StatusConflict,
-	RateLimited:       http.StatusTooManyRequests,
-	ErrorSQL:          http.StatusInternalServerError,
+	BadKey:              http.StatusUnauthorized,
+	BadAction:           http.StatusBadRequest,
+	BadService:          http.StatusBadRequest,
+	BadCountry:          http.StatusBadRequest,
+	BadStatus:           http.StatusBadRequest,
+	WrongAction:         http.StatusBadRequest,
+	WrongMaxPrice:       http.StatusBadRequest,
+	WrongExceptionPhone: http.StatusBadRequest,
+	NoActivations:       http.StatusNotFound,
+	OperatorsNotFound:   http.StatusNotFound,
+	NoBalance:           http.StatusPaymentRequired,
+	NoNumbers:           http.StatusNotFound,
+	NoActivation:        http.StatusNotFound,
+	EarlyCancelDenied:   http.StatusConflict,
+	RateLimited:         http.StatusTooManyRequests,
+	ErrorSQL:            http.StatusInternalServerError,
 }
 
 // Status is the HTTP status that an answer with code c carries in profile p:
@@ -87,8 +96,12 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Body is the exact legacy body of the error: the code, and ":" + Arg when
-// Arg is set.
+// Arg is set; for the JSON errors NO_ACTIVATIONS and OPERATORS_NOT_FOUND,
+// {"status":"error","error":"<code>"}.
 func (e *Error) Body() []byte {
+	if e.Code == NoActivations || e.Code == OperatorsNotFound {
+		return []byte(`{"status":"error","error":"` + string(e.Code) + `"}`)
+	}
 	if e.Arg == "" {
 		return []byte(e.Code)
 	}

@@ -23,15 +23,46 @@ const (
 	GetCountries     Action = "getCountries"
 )
 
-// Actions lists the supported actions in the product page's order.
+// The other actions of the original that the native API can serve, and the
+// other names clients call some of them by.
+const (
+	GetNumberV2                    Action = "getNumberV2"
+	GetBalanceAndCashBack          Action = "getBalanceAndCashBack"
+	GetActiveActivations           Action = "getActiveActivations"
+	GetCurrentActivations          Action = "getCurrentActivations"
+	GetListOfActiveActivations     Action = "getListOfActiveActivations"
+	GetTopCountriesByService       Action = "getTopCountriesByService"
+	GetTopCountriesByServiceRank   Action = "getTopCountriesByServiceRank"
+	GetListOfTopCountriesByService Action = "getListOfTopCountriesByService"
+	GetOperators                   Action = "getOperators"
+	GetFullSMS                     Action = "getFullSms"
+	GetStatusV2                    Action = "getStatusV2"
+	GetServicesList                Action = "getServicesList"
+	GetPricesExtended              Action = "getPricesExtended"
+	GetPricesVerification          Action = "getPricesVerification"
+	GetAvailableServicesByCountry  Action = "getAvailableServicesByCountry"
+	FinishActivation               Action = "finishActivation"
+	CancelActivation               Action = "cancelActivation"
+)
+
+// Actions lists every action the shim serves: the product page's seven in
+// its order, then the others.
 func Actions() []Action {
-	return []Action{GetBalance, GetNumber, GetStatus, SetStatus, GetNumbersStatus, GetPrices, GetCountries}
+	return []Action{GetBalance, GetNumber, GetStatus, SetStatus, GetNumbersStatus, GetPrices, GetCountries,
+		GetNumberV2, GetBalanceAndCashBack, GetActiveActivations, GetCurrentActivations, GetListOfActiveActivations,
+		GetTopCountriesByService, GetTopCountriesByServiceRank, GetListOfTopCountriesByService, GetOperators,
+		GetFullSMS, GetStatusV2, GetServicesList, GetPricesExtended, GetPricesVerification,
+		GetAvailableServicesByCountry, FinishActivation, CancelActivation}
 }
 
-// Known reports whether a is one of the seven actions.
+// Known reports whether the shim serves a.
 func (a Action) Known() bool {
 	switch a {
-	case GetBalance, GetNumber, GetStatus, SetStatus, GetNumbersStatus, GetPrices, GetCountries:
+	case GetBalance, GetNumber, GetStatus, SetStatus, GetNumbersStatus, GetPrices, GetCountries,
+		GetNumberV2, GetBalanceAndCashBack, GetActiveActivations, GetCurrentActivations, GetListOfActiveActivations,
+		GetTopCountriesByService, GetTopCountriesByServiceRank, GetListOfTopCountriesByService, GetOperators,
+		GetFullSMS, GetStatusV2, GetServicesList, GetPricesExtended, GetPricesVerification,
+		GetAvailableServicesByCountry, FinishActivation, CancelActivation:
 		return true
 	}
 	return false
@@ -48,11 +79,24 @@ type Request struct {
 	Status   string
 	MaxPrice string
 	Operator string
+	// The purchase options the native API cannot honour as such (see
+	// ParsePurchaseOptions): phoneException, forward, activationType,
+	// verification.
+	PhoneException string
+	Forward        string
+	ActivationType string
+	Verification   string
+	// FreePrice is getTopCountriesByService's "true" for the free-price map.
+	FreePrice string
+	// Start and Length page getListOfActiveActivations.
+	Start  string
+	Length string
 }
 
-// params are the parameter names the shim reads; everything else (lang, ref,
-// forward, ...) is ignored.
-var params = [...]string{"api_key", "action", "service", "country", "id", "status", "maxPrice", "operator"}
+// params are the parameter names the shim reads, in Request's field order;
+// everything else (lang, ref, useCashBack, ...) is ignored.
+var params = [...]string{"api_key", "action", "service", "country", "id", "status", "maxPrice", "operator",
+	"phoneException", "forward", "activationType", "verification", "freePrice", "start", "length"}
 
 // ParseRequest reads a Request from parameter sources in order of
 // precedence (the shim passes the query string first, then the form body).
@@ -65,14 +109,21 @@ func ParseRequest(sources ...url.Values) Request {
 		got[i] = lookup(name, sources)
 	}
 	return Request{
-		APIKey:   got[0],
-		Action:   Action(got[1]),
-		Service:  got[2],
-		Country:  got[3],
-		ID:       got[4],
-		Status:   got[5],
-		MaxPrice: got[6],
-		Operator: got[7],
+		APIKey:         got[0],
+		Action:         Action(got[1]),
+		Service:        got[2],
+		Country:        got[3],
+		ID:             got[4],
+		Status:         got[5],
+		MaxPrice:       got[6],
+		Operator:       got[7],
+		PhoneException: got[8],
+		Forward:        got[9],
+		ActivationType: got[10],
+		Verification:   got[11],
+		FreePrice:      got[12],
+		Start:          got[13],
+		Length:         got[14],
 	}
 }
 

@@ -53,7 +53,7 @@ func TestParseRequest(t *testing.T) {
 		},
 		{
 			name:    "unknown parameters ignored",
-			sources: []url.Values{{"lang": {"ru"}, "ref": {"x"}, "forward": {"0"}, "operator": {""}, "maxPrice": {"1.5"}}},
+			sources: []url.Values{{"lang": {"ru"}, "ref": {"x"}, "useCashBack": {"true"}, "operator": {""}, "maxPrice": {"1.5"}}},
 			want:    translate.Request{MaxPrice: "1.5"},
 		},
 		{
@@ -90,7 +90,12 @@ func classified(err error) *translate.Error {
 }
 
 // codeOf is the legacy code of a validator's error.
-func codeOf(err error) translate.Code { return classified(err).Code }
+func codeOf(err error) translate.Code {
+	if err == nil {
+		return ""
+	}
+	return classified(err).Code
+}
 
 func TestCheckAction(t *testing.T) {
 	tests := []struct {
@@ -103,7 +108,9 @@ func TestCheckAction(t *testing.T) {
 		{"", "", "BAD_KEY", "BAD_KEY"},
 		{"K", "", "BAD_ACTION", "BAD_ACTION"},
 		{"K", "getBalanceX", "BAD_ACTION", "WRONG_ACTION"},
-		{"K", "getNumberV2", "BAD_ACTION", "WRONG_ACTION"},
+		{"K", "getRentNumber", "BAD_ACTION", "WRONG_ACTION"},
+		{"K", "getNumberV2", "", ""},
+		{"K", "getActiveActivations", "", ""},
 		{"K", "getbalance", "BAD_ACTION", "WRONG_ACTION"},
 		{"K", "get/../Balance", "BAD_ACTION", "BAD_ACTION"},
 		{"K", "getBalance\x00", "BAD_ACTION", "BAD_ACTION"},
