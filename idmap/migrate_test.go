@@ -66,4 +66,18 @@ func TestEmbeddedMigrations(t *testing.T) {
 			}
 		})
 	}
+	// Both backends have the same steps, numbered 1, 2, ... with no gap.
+	sq, errSQ := loadMigrations(migrationFS, "migrations/sqlite")
+	pg, errPG := loadMigrations(migrationFS, "migrations/postgres")
+	if errSQ != nil || errPG != nil {
+		t.Fatalf("loadMigrations: %v, %v", errSQ, errPG)
+	}
+	if len(sq) != len(pg) {
+		t.Fatalf("%d SQLite migrations, %d PostgreSQL ones; want the same steps", len(sq), len(pg))
+	}
+	for i := range sq {
+		if sq[i].version != i+1 || sq[i].name != pg[i].name {
+			t.Fatalf("migration %d is %s (SQLite) and %s (PostgreSQL); want version %d in both", i, sq[i].name, pg[i].name, i+1)
+		}
+	}
 }

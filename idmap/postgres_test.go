@@ -78,11 +78,61 @@ func TestPostgres(t *testing.T) {
 	testStore(t, pgBackend)
 }
 
+// TestPostgresUpgrade migrates a schema created at 0001 to the latest one.
+func TestPostgresUpgrade(t *testing.T) {
+	dsn := pgSchemaDSN(t)
+	ms, err := loadMigrations(migrationFS, "migrations/postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testUpgrade(t, func(tb testing.TB, n int) Store {
+		tb.Helper()
+		if n == 0 {
+			n = len(ms)
+		}
+		s, err := openPostgresWith(tb.Context(), dsn, Options{}, ms[:n])
+		if err != nil {
+			tb.Fatalf("opening with %d migrations: %v", n, err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	}, pgUsesIndex)
+}
+
+// pgUsesIndex reports whether PostgreSQL can plan the LegacyIDs query with
+// the index of migration 0002. Sequential scans are turned off for the
+// question, since the test tables are too small for an index to pay.
+func pgUsesIndex(tb testing.TB, s Store) bool {
+	tb.Helper()
+	tx, err := s.(*Postgres).pool.Begin(tb.Context())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(tb.Context()))
+	if _, err := tx.Exec(tb.Context(), "SET LOCAL enable_seqscan = off"); err != nil {
+		tb.Fatal(err)
+	}
+	rows, err := tx.Query(tb.Context(), "EXPLAIN "+pgLegacyIDsQuery, owner, []string{"native-1", "native-2"})
+	if err != nil {
+		tb.Fatalf("EXPLAIN: %v", err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		tb.Fatalf("EXPLAIN: %v", err)
+	}
+	tb.Logf("plan:\n%s", strings.Join(plan, "\n"))
+	return strings.Contains(strings.Join(plan, "\n"), " id_map_owner_native ")
+}
+
 // TestPostgresConcurrentOpen starts two stores on one new schema at once,
 // as replicas do: both must migrate (the advisory lock) and their IDs must
 // never collide.
 func TestPostgresConcurrentOpen(t *testing.T) {
 	pgBaseDSN(t)
+	ms, err := loadMigrations(migrationFS, "migrations/postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for round := range 3 {
 		dsn := pgSchemaDSN(t)
 		var stores [2]Store
@@ -127,8 +177,8 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 		}
 		var versions int
 		err := stores[0].(*Postgres).pool.QueryRow(t.Context(), "SELECT count(*) FROM schema_migrations").Scan(&versions)
-		if err != nil || versions != 1 {
-			t.Fatalf("round %d: schema_migrations rows = %d, %v; want 1", round, versions, err)
+		if err != nil || versions != len(ms) {
+			t.Fatalf("round %d: schema_migrations rows = %d, %v; want %d", round, versions, err, len(ms))
 		}
 	}
 }
@@ -239,6 +289,7 @@ func TestPostgresOutage(t *testing.T) {
 		{"stale", func(ctx context.Context) error { _, err := s.Stale(ctx, time.Now(), time.Minute, 1); return err }},
 		{"delete", func(ctx context.Context) error { _, err := s.DeleteBefore(ctx, time.Now(), 1); return err }},
 		{"ping", func(ctx context.Context) error { return s.Ping(ctx) }},
+		{"legacy ids", func(ctx context.Context) error { _, err := s.LegacyIDs(ctx, owner, []string{"native"}); return err }},
 	}
 	for _, tc := range calls {
 		t.Run("down/"+tc.name, func(t *testing.T) {
@@ -254,6 +305,7 @@ func TestPostgresOutage(t *testing.T) {
 	px.restore()
 	wantLookup(t, s, owner, id, "native")
 	commit(t, s, pending, "native-pending")
+	wantLegacyIDs(t, s, owner, []string{"native", "native-pending"}, map[string]int64{"native": id, "native-pending": pending})
 	if err := s.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping after the outage: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -44,6 +45,53 @@ func openSQLite(tb testing.TB, path string, opt Options) *SQLite {
 
 func TestSQLite(t *testing.T) {
 	testStore(t, sqliteBackend)
+}
+
+// TestSQLiteUpgrade migrates a file created at 0001 to the latest schema.
+func TestSQLiteUpgrade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "u.db")
+	ms, err := loadMigrations(migrationFS, "migrations/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testUpgrade(t, func(tb testing.TB, n int) Store {
+		tb.Helper()
+		if n == 0 {
+			n = len(ms)
+		}
+		s, err := openSQLiteWith(tb.Context(), path, Options{}, ms[:n])
+		if err != nil {
+			tb.Fatalf("opening with %d migrations: %v", n, err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	}, sqliteUsesIndex)
+}
+
+// sqliteUsesIndex reports whether SQLite plans the LegacyIDs query with the
+// index of migration 0002.
+func sqliteUsesIndex(tb testing.TB, s Store) bool {
+	tb.Helper()
+	rows, err := s.(*SQLite).r.QueryContext(tb.Context(), "EXPLAIN QUERY PLAN "+sqliteLegacyIDsQuery(3),
+		owner, "native-1", "native-2", "native-3")
+	if err != nil {
+		tb.Fatalf("EXPLAIN QUERY PLAN: %v", err)
+	}
+	defer rows.Close()
+	uses := false
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			tb.Fatalf("EXPLAIN QUERY PLAN: %v", err)
+		}
+		tb.Logf("plan: %s", detail)
+		uses = uses || strings.Contains(detail, "INDEX id_map_owner_native ")
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatalf("EXPLAIN QUERY PLAN: %v", err)
+	}
+	return uses
 }
 
 func TestSQLiteDSNs(t *testing.T) {
@@ -185,12 +233,16 @@ func TestSQLiteConcurrentOpen(t *testing.T) {
 			seen[id] = true
 		}
 	}
+	ms, err := loadMigrations(migrationFS, "migrations/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var versions int
 	if err := stores[0].w.QueryRowContext(t.Context(), "SELECT count(*) FROM schema_migrations").Scan(&versions); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 1 {
-		t.Fatalf("schema_migrations has %d rows, want 1", versions)
+	if versions != len(ms) {
+		t.Fatalf("schema_migrations has %d rows, want %d", versions, len(ms))
 	}
 }
 
