@@ -6,6 +6,7 @@ import (
 )
 
 func TestLoadMigrations(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name         string
 		files        fstest.MapFS
@@ -55,6 +56,7 @@ func TestLoadMigrations(t *testing.T) {
 }
 
 func TestEmbeddedMigrations(t *testing.T) {
+	t.Parallel()
 	for _, dir := range []string{"migrations/sqlite", "migrations/postgres"} {
 		t.Run(dir, func(t *testing.T) {
 			ms, err := loadMigrations(migrationFS, dir)

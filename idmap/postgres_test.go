@@ -74,12 +74,14 @@ func pgBackend(tb testing.TB) backend {
 }
 
 func TestPostgres(t *testing.T) {
+	t.Parallel()
 	pgBaseDSN(t)
 	testStore(t, pgBackend)
 }
 
 // TestPostgresUpgrade migrates a schema created at 0001 to the latest one.
 func TestPostgresUpgrade(t *testing.T) {
+	t.Parallel()
 	dsn := pgSchemaDSN(t)
 	ms, err := loadMigrations(migrationFS, "migrations/postgres")
 	if err != nil {
@@ -128,6 +130,7 @@ func pgUsesIndex(tb testing.TB, s Store) bool {
 // as replicas do: both must migrate (the advisory lock) and their IDs must
 // never collide.
 func TestPostgresConcurrentOpen(t *testing.T) {
+	t.Parallel()
 	pgBaseDSN(t)
 	ms, err := loadMigrations(migrationFS, "migrations/postgres")
 	if err != nil {
@@ -186,6 +189,7 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 // TestPostgresOpenUnreachable opens stores on servers that are not there:
 // Open must fail as unavailable, within its deadline.
 func TestPostgresOpenUnreachable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		addr func(tb testing.TB) string
@@ -258,7 +262,9 @@ func closedPort(tb testing.TB) string {
 
 // TestPostgresOutage runs a store through a proxy that can partition it
 // from the server: calls during the partition fail within OpTimeout as
-// unavailable, and the same store works again once the network heals.
+// unavailable, and the same store works again once the network heals. It is
+// not parallel: after the outage its calls must finish within a short
+// OpTimeout, which a server busy with other tests could exceed.
 func TestPostgresOutage(t *testing.T) {
 	dsn := pgSchemaDSN(t)
 	u, err := url.Parse(dsn)
@@ -395,6 +401,7 @@ func (p *proxy) close() {
 // TestPostgresErrorsHideSecrets opens bad DSNs carrying a password: no
 // error may repeat it.
 func TestPostgresErrorsHideSecrets(t *testing.T) {
+	t.Parallel()
 	const secret = "s3cret-pw"
 	tests := []struct {
 		name string

@@ -44,11 +44,13 @@ func openSQLite(tb testing.TB, path string, opt Options) *SQLite {
 }
 
 func TestSQLite(t *testing.T) {
+	t.Parallel()
 	testStore(t, sqliteBackend)
 }
 
 // TestSQLiteUpgrade migrates a file created at 0001 to the latest schema.
 func TestSQLiteUpgrade(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "u.db")
 	ms, err := loadMigrations(migrationFS, "migrations/sqlite")
 	if err != nil {
@@ -95,6 +97,7 @@ func sqliteUsesIndex(tb testing.TB, s Store) bool {
 }
 
 func TestSQLiteDSNs(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tests := []struct {
 		name string
@@ -131,6 +134,7 @@ func TestSQLiteDSNs(t *testing.T) {
 }
 
 func TestSQLitePragmas(t *testing.T) {
+	t.Parallel()
 	s := openSQLite(t, filepath.Join(t.TempDir(), "p.db"), Options{})
 	tests := []struct {
 		db     *sql.DB
@@ -158,6 +162,7 @@ func TestSQLitePragmas(t *testing.T) {
 // TestSQLiteClearsIntent checks that Commit and Release drop the sealed
 // intent, which the API cannot show.
 func TestSQLiteClearsIntent(t *testing.T) {
+	t.Parallel()
 	s := openSQLite(t, filepath.Join(t.TempDir(), "i.db"), Options{})
 	committed := reserve(t, s, Reservation{Owner: owner, Intent: []byte("secret")})
 	commit(t, s, committed, "n")
@@ -192,6 +197,7 @@ func TestSQLiteClearsIntent(t *testing.T) {
 // TestSQLiteConcurrentOpen opens one file twice at once, as two processes
 // would, and writes through both.
 func TestSQLiteConcurrentOpen(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "c.db")
 	var stores [2]*SQLite
 	var errs [2]error
@@ -248,7 +254,9 @@ func TestSQLiteConcurrentOpen(t *testing.T) {
 
 // TestSQLiteLocked holds the write lock from another connection, as another
 // process would, and checks that writes fail as unavailable within
-// OpTimeout, reads go on, and writes recover when the lock is gone.
+// OpTimeout, reads go on, and writes recover when the lock is gone. It is
+// not parallel: its writes after the lock must finish within a short
+// OpTimeout, which other tests' fsyncs could exceed.
 func TestSQLiteLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "l.db")
 	s := openSQLite(t, path, Options{OpTimeout: 300 * time.Millisecond})
@@ -291,6 +299,7 @@ func TestSQLiteSurvivesKill(t *testing.T) {
 		killChild(t, path)
 		return
 	}
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "k.db")
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestSQLiteSurvivesKill$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "IDMAP_TEST_KILL_CHILD="+path)

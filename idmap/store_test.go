@@ -101,6 +101,7 @@ func ids(ps []Pending) []int64 {
 // testStore is the conformance suite every Store passes.
 func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	t.Run("ReserveCommitLookup", func(t *testing.T) {
+		t.Parallel()
 		s := fresh(t)(t, Options{})
 		id := reserve(t, s, Reservation{Owner: owner, IdemKey: "k1", Intent: []byte("sealed")})
 		if id != 100000001 {
@@ -114,6 +115,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("CommitNotPending", func(t *testing.T) {
+		t.Parallel()
 		tests := []struct {
 			name  string
 			setup func(tb testing.TB, s Store, id int64)
@@ -130,6 +132,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
 				s := fresh(t)(t, Options{})
 				id := reserve(t, s, Reservation{Owner: owner, IdemKey: "k"})
 				tc.setup(t, s, id)
@@ -142,6 +145,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("Release", func(t *testing.T) {
+		t.Parallel()
 		s := fresh(t)(t, Options{})
 		pending := reserve(t, s, Reservation{Owner: owner, IdemKey: "p", Intent: []byte("x")})
 		active := reserve(t, s, Reservation{Owner: owner, IdemKey: "a"})
@@ -164,6 +168,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("ValidatesArguments", func(t *testing.T) {
+		t.Parallel()
 		s := fresh(t)(t, Options{})
 		id := reserve(t, s, Reservation{Owner: owner})
 		tests := []struct {
@@ -189,6 +194,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("StaleClaimsAndLeases", func(t *testing.T) {
+		t.Parallel()
 		clk := newClock()
 		s := fresh(t)(t, Options{Now: clk.Now})
 		t0 := clk.Now()
@@ -240,6 +246,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("DeleteBefore", func(t *testing.T) {
+		t.Parallel()
 		clk := newClock()
 		s := fresh(t)(t, Options{Now: clk.Now})
 		var old []int64
@@ -275,6 +282,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("IDsIncreaseAndAreNeverReused", func(t *testing.T) {
+		t.Parallel()
 		open := fresh(t)
 		s := open(t, Options{})
 		last := int64(100000000)
@@ -303,6 +311,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("ConcurrentReserveCommit", func(t *testing.T) {
+		t.Parallel()
 		s := fresh(t)(t, Options{OpTimeout: time.Minute})
 		const n = 200
 		got := make([]int64, n)
@@ -332,6 +341,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("DurableAcrossReopen", func(t *testing.T) {
+		t.Parallel()
 		open := fresh(t)
 		clk := newClock()
 		s := open(t, Options{Now: clk.Now})
@@ -352,6 +362,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("CallerCancel", func(t *testing.T) {
+		t.Parallel()
 		s := fresh(t)(t, Options{})
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
@@ -362,6 +373,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("Ping", func(t *testing.T) {
+		t.Parallel()
 		s := fresh(t)(t, Options{})
 		if err := s.Ping(t.Context()); err != nil {
 			t.Fatalf("Ping: %v", err)
@@ -369,6 +381,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("LegacyIDs", func(t *testing.T) {
+		t.Parallel()
 		s := fresh(t)(t, Options{})
 		a := reserve(t, s, Reservation{Owner: owner, IdemKey: "a"})
 		commit(t, s, a, "native-a")
@@ -429,6 +442,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("LegacyIDsBound", func(t *testing.T) {
+		t.Parallel()
 		s := fresh(t)(t, Options{})
 		first := reserve(t, s, Reservation{Owner: owner})
 		commit(t, s, first, "native-first")
@@ -458,6 +472,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("LegacyIDsAfterRetention", func(t *testing.T) {
+		t.Parallel()
 		clk := newClock()
 		s := fresh(t)(t, Options{Now: clk.Now})
 		old := reserve(t, s, Reservation{Owner: owner, IdemKey: "old"})
@@ -475,6 +490,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("LegacyIDsErrors", func(t *testing.T) {
+		t.Parallel()
 		open := fresh(t)
 		s := open(t, Options{})
 		ctx, cancel := context.WithCancel(t.Context())
@@ -515,6 +531,7 @@ func equalPending(a, b []Pending) bool {
 }
 
 func TestSQLitePath(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		dsn     string
 		want    string
@@ -534,6 +551,7 @@ func TestSQLitePath(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.dsn, func(t *testing.T) {
+			t.Parallel()
 			got, err := sqlitePath(tc.dsn)
 			if tc.wantErr {
 				if err == nil {
