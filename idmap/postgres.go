@@ -249,31 +249,19 @@ func (s *Postgres) Lookup(ctx context.Context, owner string, legacyID int64) (st
 
 // LegacyIDs implements Store with the native IDs as one array parameter.
 func (s *Postgres) LegacyIDs(ctx context.Context, owner string, nativeIDs []string) (map[string]int64, error) {
-	ids, err := checkNativeIDs(nativeIDs)
-	if err != nil {
-		return nil, err
-	}
-	found := make(map[string]int64, len(ids))
-	if len(ids) == 0 {
-		return found, nil
-	}
-	what := fmt.Sprintf("looking up legacy ids of %d native ids", len(ids))
-	octx, cancel := s.call.ctx(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(octx, pgLegacyIDsQuery, owner, ids)
-	if err != nil {
-		return nil, s.call.fail(ctx, what, err)
-	}
-	var nativeID string
-	var legacyID int64
-	_, err = pgx.ForEachRow(rows, []any{&nativeID, &legacyID}, func() error {
-		addLegacyID(found, nativeID, legacyID)
-		return nil
+	return s.call.legacyIDs(ctx, nativeIDs, func(ctx context.Context, ids []string, add func(string, int64)) error {
+		rows, err := s.pool.Query(ctx, pgLegacyIDsQuery, owner, ids)
+		if err != nil {
+			return err
+		}
+		var nativeID string
+		var legacyID int64
+		_, err = pgx.ForEachRow(rows, []any{&nativeID, &legacyID}, func() error {
+			add(nativeID, legacyID)
+			return nil
+		})
+		return err
 	})
-	if err != nil {
-		return nil, s.call.fail(ctx, what, err)
-	}
-	return found, nil
 }
 
 // pgLegacyIDsQuery selects the active rows of owner ($1) whose native ID is

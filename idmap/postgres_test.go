@@ -83,18 +83,11 @@ func TestPostgres(t *testing.T) {
 func TestPostgresUpgrade(t *testing.T) {
 	t.Parallel()
 	dsn := pgSchemaDSN(t)
-	ms, err := loadMigrations(migrationFS, "migrations/postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	testUpgrade(t, func(tb testing.TB, n int) Store {
+	testUpgrade(t, "migrations/postgres", func(tb testing.TB, ms []migration) Store {
 		tb.Helper()
-		if n == 0 {
-			n = len(ms)
-		}
-		s, err := openPostgresWith(tb.Context(), dsn, Options{}, ms[:n])
+		s, err := openPostgresWith(tb.Context(), dsn, Options{}, ms)
 		if err != nil {
-			tb.Fatalf("opening with %d migrations: %v", n, err)
+			tb.Fatalf("opening with %d migrations: %v", len(ms), err)
 		}
 		tb.Cleanup(func() { s.Close() })
 		return s

@@ -294,39 +294,27 @@ func (s *SQLite) Lookup(ctx context.Context, owner string, legacyID int64) (stri
 // LegacyIDs implements Store through a reader, with one placeholder per
 // distinct native ID.
 func (s *SQLite) LegacyIDs(ctx context.Context, owner string, nativeIDs []string) (map[string]int64, error) {
-	ids, err := checkNativeIDs(nativeIDs)
-	if err != nil {
-		return nil, err
-	}
-	found := make(map[string]int64, len(ids))
-	if len(ids) == 0 {
-		return found, nil
-	}
-	what := fmt.Sprintf("looking up legacy ids of %d native ids", len(ids))
-	args := make([]any, 0, 1+len(ids))
-	args = append(args, owner)
-	for _, id := range ids {
-		args = append(args, id)
-	}
-	octx, cancel := s.call.ctx(ctx)
-	defer cancel()
-	rows, err := s.r.QueryContext(octx, sqliteLegacyIDsQuery(len(ids)), args...)
-	if err != nil {
-		return nil, s.call.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var nativeID string
-		var legacyID int64
-		if err := rows.Scan(&nativeID, &legacyID); err != nil {
-			return nil, s.call.fail(ctx, what, err)
+	return s.call.legacyIDs(ctx, nativeIDs, func(ctx context.Context, ids []string, add func(string, int64)) error {
+		args := make([]any, 0, 1+len(ids))
+		args = append(args, owner)
+		for _, id := range ids {
+			args = append(args, id)
 		}
-		addLegacyID(found, nativeID, legacyID)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.call.fail(ctx, what, err)
-	}
-	return found, nil
+		rows, err := s.r.QueryContext(ctx, sqliteLegacyIDsQuery(len(ids)), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var nativeID string
+			var legacyID int64
+			if err := rows.Scan(&nativeID, &legacyID); err != nil {
+				return err
+			}
+			add(nativeID, legacyID)
+		}
+		return rows.Err()
+	})
 }
 
 // sqliteLegacyIDsQuery selects the active rows of owner (the first

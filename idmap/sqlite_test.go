@@ -52,18 +52,11 @@ func TestSQLite(t *testing.T) {
 func TestSQLiteUpgrade(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "u.db")
-	ms, err := loadMigrations(migrationFS, "migrations/sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	testUpgrade(t, func(tb testing.TB, n int) Store {
+	testUpgrade(t, "migrations/sqlite", func(tb testing.TB, ms []migration) Store {
 		tb.Helper()
-		if n == 0 {
-			n = len(ms)
-		}
-		s, err := openSQLiteWith(tb.Context(), path, Options{}, ms[:n])
+		s, err := openSQLiteWith(tb.Context(), path, Options{}, ms)
 		if err != nil {
-			tb.Fatalf("opening with %d migrations: %v", n, err)
+			tb.Fatalf("opening with %d migrations: %v", len(ms), err)
 		}
 		tb.Cleanup(func() { s.Close() })
 		return s

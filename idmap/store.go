@@ -238,10 +238,30 @@ func checkNativeIDs(nativeIDs []string) ([]string, error) {
 	return slices.Compact(ids), nil
 }
 
-// addLegacyID records a row found by LegacyIDs, keeping the smaller legacy
-// ID when two rows carry one native ID.
-func addLegacyID(m map[string]int64, nativeID string, legacyID int64) {
-	if old, ok := m[nativeID]; !ok || legacyID < old {
-		m[nativeID] = legacyID
+// legacyIDs is what both backends' LegacyIDs share: it checks nativeIDs
+// and, unless none is left, runs query on the distinct ones under one call
+// deadline. query calls add for each row it finds; when two rows carry one
+// native ID, the smaller legacy ID is kept.
+func (c call) legacyIDs(ctx context.Context, nativeIDs []string,
+	query func(ctx context.Context, ids []string, add func(nativeID string, legacyID int64)) error,
+) (map[string]int64, error) {
+	ids, err := checkNativeIDs(nativeIDs)
+	if err != nil {
+		return nil, err
 	}
+	found := make(map[string]int64, len(ids))
+	if len(ids) == 0 {
+		return found, nil
+	}
+	octx, cancel := c.ctx(ctx)
+	defer cancel()
+	err = query(octx, ids, func(nativeID string, legacyID int64) {
+		if old, ok := found[nativeID]; !ok || legacyID < old {
+			found[nativeID] = legacyID
+		}
+	})
+	if err != nil {
+		return nil, c.fail(ctx, fmt.Sprintf("looking up legacy ids of %d native ids", len(ids)), err)
+	}
+	return found, nil
 }

@@ -567,12 +567,18 @@ func TestSQLitePath(t *testing.T) {
 }
 
 // testUpgrade fills a store created with migration 0001 only, through the
-// Store API, reopens it with every migration and checks that LegacyIDs finds
-// the old rows. open(tb, n) opens the test's one location applying the first
-// n migrations, or all of them when n is 0. usesIndex reports whether the
-// store's LegacyIDs query can use the index of migration 0002.
-func testUpgrade(t *testing.T, open func(tb testing.TB, n int) Store, usesIndex func(tb testing.TB, s Store) bool) {
-	old := open(t, 1)
+// Store API, reopens it with every migration of dir and checks that
+// LegacyIDs finds the old rows. open(tb, ms) opens the test's one location
+// applying ms. usesIndex reports whether the store's LegacyIDs query can use
+// the index of migration 0002.
+func testUpgrade(t *testing.T, dir string, open func(tb testing.TB, ms []migration) Store,
+	usesIndex func(tb testing.TB, s Store) bool,
+) {
+	ms, err := loadMigrations(migrationFS, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := open(t, ms[:1])
 	if usesIndex(t, old) {
 		t.Fatal("LegacyIDs uses the index of migration 0002 on a store at 0001")
 	}
@@ -587,7 +593,7 @@ func testUpgrade(t *testing.T, open func(tb testing.TB, n int) Store, usesIndex 
 		t.Fatalf("Close: %v", err)
 	}
 
-	s := open(t, 0)
+	s := open(t, ms)
 	if !usesIndex(t, s) {
 		t.Fatal("LegacyIDs does not use the index of migration 0002 after the upgrade")
 	}
@@ -605,6 +611,6 @@ func testUpgrade(t *testing.T, open func(tb testing.TB, n int) Store, usesIndex 
 	}
 
 	// Reopening applies nothing twice (CREATE INDEX would fail) and keeps it all.
-	s = open(t, 0)
+	s = open(t, ms)
 	wantLegacyIDs(t, s, owner, ask, map[string]int64{"native-a": active, "native-p": pending})
 }
