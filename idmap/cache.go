@@ -104,3 +104,9 @@ func (c *Cached) Close() error {
 	c.lru.Purge()
 	return c.s.Close()
 }
+
+// LegacyIDs implements Store by passing through; it is not cached, so it
+// sees rows committed by other replicas at once.
+func (c *Cached) LegacyIDs(ctx context.Context, owner string, nativeIDs []string) (map[string]int64, error) {
+	return c.s.LegacyIDs(ctx, owner, nativeIDs)
+}

@@ -14,8 +14,8 @@
 //
 //	pending  Reserve: the legacy ID exists, the buy may or may not have
 //	         happened; the row carries the caller's sealed intent.
-//	active   Commit: the native ID is stored and Lookup finds it; the intent
-//	         is cleared.
+//	active   Commit: the native ID is stored and Lookup (by legacy ID) and
+//	         LegacyIDs (by native ID) find it; the intent is cleared.
 //	void     Release: the buy did not happen or was refunded; the intent is
 //	         cleared and the ID is never reused.
 //

@@ -6,6 +6,7 @@ import (
 )
 
 func TestLoadMigrations(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name         string
 		files        fstest.MapFS
@@ -55,6 +56,7 @@ func TestLoadMigrations(t *testing.T) {
 }
 
 func TestEmbeddedMigrations(t *testing.T) {
+	t.Parallel()
 	for _, dir := range []string{"migrations/sqlite", "migrations/postgres"} {
 		t.Run(dir, func(t *testing.T) {
 			ms, err := loadMigrations(migrationFS, dir)
@@ -65,5 +67,19 @@ func TestEmbeddedMigrations(t *testing.T) {
 				t.Fatalf("first migration is version %d, want 1", ms[0].version)
 			}
 		})
+	}
+	// Both backends have the same steps, numbered 1, 2, ... with no gap.
+	sq, errSQ := loadMigrations(migrationFS, "migrations/sqlite")
+	pg, errPG := loadMigrations(migrationFS, "migrations/postgres")
+	if errSQ != nil || errPG != nil {
+		t.Fatalf("loadMigrations: %v, %v", errSQ, errPG)
+	}
+	if len(sq) != len(pg) {
+		t.Fatalf("%d SQLite migrations, %d PostgreSQL ones; want the same steps", len(sq), len(pg))
+	}
+	for i := range sq {
+		if sq[i].version != i+1 || sq[i].name != pg[i].name {
+			t.Fatalf("migration %d is %s (SQLite) and %s (PostgreSQL); want version %d in both", i, sq[i].name, pg[i].name, i+1)
+		}
 	}
 }

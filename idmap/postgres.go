@@ -39,6 +39,16 @@ var _ Store = (*Postgres)(nil)
 // the server's statement_timeout is OpTimeout too, so that the server
 // abandons what the client gave up on.
 func OpenPostgres(ctx context.Context, dsn string, opt Options) (*Postgres, error) {
+	ms, err := loadMigrations(migrationFS, "migrations/postgres")
+	if err != nil {
+		return nil, fmt.Errorf("migrating id map: %w", err)
+	}
+	return openPostgresWith(ctx, dsn, opt, ms)
+}
+
+// openPostgresWith is OpenPostgres applying the migrations ms (tests pass a
+// prefix to build an old schema).
+func openPostgresWith(ctx context.Context, dsn string, opt Options, ms []migration) (*Postgres, error) {
 	opt = opt.withDefaults()
 	octx, cancel := context.WithTimeout(ctx, opt.openTimeout())
 	defer cancel()
@@ -64,21 +74,17 @@ func OpenPostgres(ctx context.Context, dsn string, opt Options) (*Postgres, erro
 		return nil, fmt.Errorf("opening id map pool: %w", err)
 	}
 	s := &Postgres{pool: pool, call: call{timeout: opt.OpTimeout, now: opt.Now, unavailable: pgUnavailable}}
-	if err := s.migrate(octx); err != nil {
+	if err := s.migrate(octx, ms); err != nil {
 		pool.Close()
 		return nil, s.call.fail(ctx, "migrating id map", err)
 	}
 	return s, nil
 }
 
-// migrate applies the embedded migrations not yet recorded in
+// migrate applies the migrations of ms not yet recorded in
 // schema_migrations, in one transaction holding a transaction-level advisory
 // lock, so that concurrent replicas apply each migration exactly once.
-func (s *Postgres) migrate(ctx context.Context) error {
-	ms, err := loadMigrations(migrationFS, "migrations/postgres")
-	if err != nil {
-		return err
-	}
+func (s *Postgres) migrate(ctx context.Context, ms []migration) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("beginning: %w", err)
@@ -240,6 +246,27 @@ func (s *Postgres) Lookup(ctx context.Context, owner string, legacyID int64) (st
 	}
 	return nativeID, nil
 }
+
+// LegacyIDs implements Store with the native IDs as one array parameter.
+func (s *Postgres) LegacyIDs(ctx context.Context, owner string, nativeIDs []string) (map[string]int64, error) {
+	return s.call.legacyIDs(ctx, nativeIDs, func(ctx context.Context, ids []string, add func(string, int64)) error {
+		rows, err := s.pool.Query(ctx, pgLegacyIDsQuery, owner, ids)
+		if err != nil {
+			return err
+		}
+		var nativeID string
+		var legacyID int64
+		_, err = pgx.ForEachRow(rows, []any{&nativeID, &legacyID}, func() error {
+			add(nativeID, legacyID)
+			return nil
+		})
+		return err
+	})
+}
+
+// pgLegacyIDsQuery selects the active rows of owner ($1) whose native ID is
+// in the array $2; the index of migration 0002 answers it.
+const pgLegacyIDsQuery = "SELECT native_id, legacy_id FROM id_map WHERE owner = $1 AND state = 'active' AND native_id = ANY($2)"
 
 // Stale implements Store with one UPDATE over a FOR UPDATE SKIP LOCKED
 // subquery: rows another replica is claiming at the same moment are skipped.

@@ -74,15 +74,61 @@ func pgBackend(tb testing.TB) backend {
 }
 
 func TestPostgres(t *testing.T) {
+	t.Parallel()
 	pgBaseDSN(t)
 	testStore(t, pgBackend)
+}
+
+// TestPostgresUpgrade migrates a schema created at 0001 to the latest one.
+func TestPostgresUpgrade(t *testing.T) {
+	t.Parallel()
+	dsn := pgSchemaDSN(t)
+	testUpgrade(t, "migrations/postgres", func(tb testing.TB, ms []migration) Store {
+		tb.Helper()
+		s, err := openPostgresWith(tb.Context(), dsn, Options{}, ms)
+		if err != nil {
+			tb.Fatalf("opening with %d migrations: %v", len(ms), err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	}, pgUsesIndex)
+}
+
+// pgUsesIndex reports whether PostgreSQL can plan the LegacyIDs query with
+// the index of migration 0002. Sequential scans are turned off for the
+// question, since the test tables are too small for an index to pay.
+func pgUsesIndex(tb testing.TB, s Store) bool {
+	tb.Helper()
+	tx, err := s.(*Postgres).pool.Begin(tb.Context())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(tb.Context()))
+	if _, err := tx.Exec(tb.Context(), "SET LOCAL enable_seqscan = off"); err != nil {
+		tb.Fatal(err)
+	}
+	rows, err := tx.Query(tb.Context(), "EXPLAIN "+pgLegacyIDsQuery, owner, []string{"native-1", "native-2"})
+	if err != nil {
+		tb.Fatalf("EXPLAIN: %v", err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		tb.Fatalf("EXPLAIN: %v", err)
+	}
+	tb.Logf("plan:\n%s", strings.Join(plan, "\n"))
+	return strings.Contains(strings.Join(plan, "\n"), " id_map_owner_native ")
 }
 
 // TestPostgresConcurrentOpen starts two stores on one new schema at once,
 // as replicas do: both must migrate (the advisory lock) and their IDs must
 // never collide.
 func TestPostgresConcurrentOpen(t *testing.T) {
+	t.Parallel()
 	pgBaseDSN(t)
+	ms, err := loadMigrations(migrationFS, "migrations/postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for round := range 3 {
 		dsn := pgSchemaDSN(t)
 		var stores [2]Store
@@ -127,8 +173,8 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 		}
 		var versions int
 		err := stores[0].(*Postgres).pool.QueryRow(t.Context(), "SELECT count(*) FROM schema_migrations").Scan(&versions)
-		if err != nil || versions != 1 {
-			t.Fatalf("round %d: schema_migrations rows = %d, %v; want 1", round, versions, err)
+		if err != nil || versions != len(ms) {
+			t.Fatalf("round %d: schema_migrations rows = %d, %v; want %d", round, versions, err, len(ms))
 		}
 	}
 }
@@ -136,6 +182,7 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 // TestPostgresOpenUnreachable opens stores on servers that are not there:
 // Open must fail as unavailable, within its deadline.
 func TestPostgresOpenUnreachable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		addr func(tb testing.TB) string
@@ -208,7 +255,9 @@ func closedPort(tb testing.TB) string {
 
 // TestPostgresOutage runs a store through a proxy that can partition it
 // from the server: calls during the partition fail within OpTimeout as
-// unavailable, and the same store works again once the network heals.
+// unavailable, and the same store works again once the network heals. It is
+// not parallel: after the outage its calls must finish within a short
+// OpTimeout, which a server busy with other tests could exceed.
 func TestPostgresOutage(t *testing.T) {
 	dsn := pgSchemaDSN(t)
 	u, err := url.Parse(dsn)
@@ -239,6 +288,7 @@ func TestPostgresOutage(t *testing.T) {
 		{"stale", func(ctx context.Context) error { _, err := s.Stale(ctx, time.Now(), time.Minute, 1); return err }},
 		{"delete", func(ctx context.Context) error { _, err := s.DeleteBefore(ctx, time.Now(), 1); return err }},
 		{"ping", func(ctx context.Context) error { return s.Ping(ctx) }},
+		{"legacy ids", func(ctx context.Context) error { _, err := s.LegacyIDs(ctx, owner, []string{"native"}); return err }},
 	}
 	for _, tc := range calls {
 		t.Run("down/"+tc.name, func(t *testing.T) {
@@ -254,6 +304,7 @@ func TestPostgresOutage(t *testing.T) {
 	px.restore()
 	wantLookup(t, s, owner, id, "native")
 	commit(t, s, pending, "native-pending")
+	wantLegacyIDs(t, s, owner, []string{"native", "native-pending"}, map[string]int64{"native": id, "native-pending": pending})
 	if err := s.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping after the outage: %v", err)
 	}
@@ -343,6 +394,7 @@ func (p *proxy) close() {
 // TestPostgresErrorsHideSecrets opens bad DSNs carrying a password: no
 // error may repeat it.
 func TestPostgresErrorsHideSecrets(t *testing.T) {
+	t.Parallel()
 	const secret = "s3cret-pw"
 	tests := []struct {
 		name string

@@ -48,6 +48,7 @@ func (r *recorder) next(tb testing.TB) deleteCall {
 }
 
 func TestRunRetention(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	s := openSQLite(t, filepath.Join(t.TempDir(), "r.db"), Options{Now: clk.Now})
 	var old []int64
@@ -107,6 +108,7 @@ func TestRunRetention(t *testing.T) {
 // TestRunRetentionRepeats checks that passes come every Every, and that a
 // failing store is logged and retried rather than ending the loop.
 func TestRunRetentionRepeats(t *testing.T) {
+	t.Parallel()
 	s := openSQLite(t, filepath.Join(t.TempDir(), "r.db"), Options{})
 	s.Close() // every DeleteBefore fails
 	var logs bytes.Buffer
@@ -130,6 +132,7 @@ func TestRunRetentionRepeats(t *testing.T) {
 }
 
 func TestRetentionDefaults(t *testing.T) {
+	t.Parallel()
 	got := RetentionOptions{}.withDefaults()
 	if got.MaxAge != 30*24*time.Hour || got.Every != time.Hour || got.Batch != 500 || got.Pause != 0 ||
 		got.Now == nil || got.Logger == nil {

@@ -18,13 +18,13 @@ import (
 // synchronous=FULL, so that a committed row survives kill -9 and power loss.
 // Every write goes through a single connection in BEGIN IMMEDIATE
 // transactions, so writers of one process queue in Go instead of failing with
-// SQLITE_BUSY; reads (Lookup, Ping) use a pool of read-only connections that
-// WAL lets run beside the writer. Another process on the same file is held
-// off by busy_timeout (OpTimeout). Use PostgreSQL to share the map between
-// replicas.
+// SQLITE_BUSY; reads (Lookup, LegacyIDs, Ping) use a pool of read-only
+// connections that WAL lets run beside the writer. Another process on the
+// same file is held off by busy_timeout (OpTimeout). Use PostgreSQL to share
+// the map between replicas.
 type SQLite struct {
 	w    *sql.DB // exactly one connection: every write
-	r    *sql.DB // read-only connections: Lookup and Ping
+	r    *sql.DB // read-only connections: Lookup, LegacyIDs and Ping
 	call call
 }
 
@@ -33,6 +33,16 @@ var _ Store = (*SQLite)(nil)
 // OpenSQLite opens (creating it if needed) the SQLite database at path and
 // migrates its schema. The parent directory must exist (Open creates it).
 func OpenSQLite(ctx context.Context, path string, opt Options) (*SQLite, error) {
+	ms, err := loadMigrations(migrationFS, "migrations/sqlite")
+	if err != nil {
+		return nil, fmt.Errorf("migrating id map: %w", err)
+	}
+	return openSQLiteWith(ctx, path, opt, ms)
+}
+
+// openSQLiteWith is OpenSQLite applying the migrations ms (tests pass a
+// prefix to build an old schema).
+func openSQLiteWith(ctx context.Context, path string, opt Options, ms []migration) (*SQLite, error) {
 	opt = opt.withDefaults()
 	octx, cancel := context.WithTimeout(ctx, opt.openTimeout())
 	defer cancel()
@@ -54,7 +64,7 @@ func OpenSQLite(ctx context.Context, path string, opt Options) (*SQLite, error) 
 		s.w.Close()
 		return nil, s.call.fail(ctx, "enabling write-ahead logging", err)
 	}
-	if err := s.migrate(octx); err != nil {
+	if err := s.migrate(octx, ms); err != nil {
 		s.w.Close()
 		return nil, s.call.fail(ctx, "migrating id map", err)
 	}
@@ -109,14 +119,10 @@ func escapeSQLitePath(path string) string {
 	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }
 
-// migrate applies the embedded migrations not yet recorded in
+// migrate applies the migrations of ms not yet recorded in
 // schema_migrations, in one BEGIN IMMEDIATE transaction, so that two
 // processes opening the same file at once apply each migration once.
-func (s *SQLite) migrate(ctx context.Context) error {
-	ms, err := loadMigrations(migrationFS, "migrations/sqlite")
-	if err != nil {
-		return err
-	}
+func (s *SQLite) migrate(ctx context.Context, ms []migration) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning: %w", err)
@@ -283,6 +289,40 @@ func (s *SQLite) Lookup(ctx context.Context, owner string, legacyID int64) (stri
 		return "", s.call.fail(ctx, fmt.Sprintf("looking up legacy id %d", legacyID), err)
 	}
 	return nativeID, nil
+}
+
+// LegacyIDs implements Store through a reader, with one placeholder per
+// distinct native ID.
+func (s *SQLite) LegacyIDs(ctx context.Context, owner string, nativeIDs []string) (map[string]int64, error) {
+	return s.call.legacyIDs(ctx, nativeIDs, func(ctx context.Context, ids []string, add func(string, int64)) error {
+		args := make([]any, 0, 1+len(ids))
+		args = append(args, owner)
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		rows, err := s.r.QueryContext(ctx, sqliteLegacyIDsQuery(len(ids)), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var nativeID string
+			var legacyID int64
+			if err := rows.Scan(&nativeID, &legacyID); err != nil {
+				return err
+			}
+			add(nativeID, legacyID)
+		}
+		return rows.Err()
+	})
+}
+
+// sqliteLegacyIDsQuery selects the active rows of owner (the first
+// argument) whose native ID is one of the n arguments after it; the index
+// of migration 0002 answers it.
+func sqliteLegacyIDsQuery(n int) string {
+	return "SELECT native_id, legacy_id FROM id_map WHERE owner = ? AND state = 'active' AND native_id IN (?" +
+		strings.Repeat(", ?", n-1) + ")"
 }
 
 // Stale implements Store. The claim is one UPDATE ... RETURNING in a

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -43,10 +44,53 @@ func openSQLite(tb testing.TB, path string, opt Options) *SQLite {
 }
 
 func TestSQLite(t *testing.T) {
+	t.Parallel()
 	testStore(t, sqliteBackend)
 }
 
+// TestSQLiteUpgrade migrates a file created at 0001 to the latest schema.
+func TestSQLiteUpgrade(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "u.db")
+	testUpgrade(t, "migrations/sqlite", func(tb testing.TB, ms []migration) Store {
+		tb.Helper()
+		s, err := openSQLiteWith(tb.Context(), path, Options{}, ms)
+		if err != nil {
+			tb.Fatalf("opening with %d migrations: %v", len(ms), err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	}, sqliteUsesIndex)
+}
+
+// sqliteUsesIndex reports whether SQLite plans the LegacyIDs query with the
+// index of migration 0002.
+func sqliteUsesIndex(tb testing.TB, s Store) bool {
+	tb.Helper()
+	rows, err := s.(*SQLite).r.QueryContext(tb.Context(), "EXPLAIN QUERY PLAN "+sqliteLegacyIDsQuery(3),
+		owner, "native-1", "native-2", "native-3")
+	if err != nil {
+		tb.Fatalf("EXPLAIN QUERY PLAN: %v", err)
+	}
+	defer rows.Close()
+	uses := false
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			tb.Fatalf("EXPLAIN QUERY PLAN: %v", err)
+		}
+		tb.Logf("plan: %s", detail)
+		uses = uses || strings.Contains(detail, "INDEX id_map_owner_native ")
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatalf("EXPLAIN QUERY PLAN: %v", err)
+	}
+	return uses
+}
+
 func TestSQLiteDSNs(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tests := []struct {
 		name string
@@ -83,6 +127,7 @@ func TestSQLiteDSNs(t *testing.T) {
 }
 
 func TestSQLitePragmas(t *testing.T) {
+	t.Parallel()
 	s := openSQLite(t, filepath.Join(t.TempDir(), "p.db"), Options{})
 	tests := []struct {
 		db     *sql.DB
@@ -110,6 +155,7 @@ func TestSQLitePragmas(t *testing.T) {
 // TestSQLiteClearsIntent checks that Commit and Release drop the sealed
 // intent, which the API cannot show.
 func TestSQLiteClearsIntent(t *testing.T) {
+	t.Parallel()
 	s := openSQLite(t, filepath.Join(t.TempDir(), "i.db"), Options{})
 	committed := reserve(t, s, Reservation{Owner: owner, Intent: []byte("secret")})
 	commit(t, s, committed, "n")
@@ -144,6 +190,7 @@ func TestSQLiteClearsIntent(t *testing.T) {
 // TestSQLiteConcurrentOpen opens one file twice at once, as two processes
 // would, and writes through both.
 func TestSQLiteConcurrentOpen(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "c.db")
 	var stores [2]*SQLite
 	var errs [2]error
@@ -185,18 +232,24 @@ func TestSQLiteConcurrentOpen(t *testing.T) {
 			seen[id] = true
 		}
 	}
+	ms, err := loadMigrations(migrationFS, "migrations/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var versions int
 	if err := stores[0].w.QueryRowContext(t.Context(), "SELECT count(*) FROM schema_migrations").Scan(&versions); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 1 {
-		t.Fatalf("schema_migrations has %d rows, want 1", versions)
+	if versions != len(ms) {
+		t.Fatalf("schema_migrations has %d rows, want %d", versions, len(ms))
 	}
 }
 
 // TestSQLiteLocked holds the write lock from another connection, as another
 // process would, and checks that writes fail as unavailable within
-// OpTimeout, reads go on, and writes recover when the lock is gone.
+// OpTimeout, reads go on, and writes recover when the lock is gone. It is
+// not parallel: its writes after the lock must finish within a short
+// OpTimeout, which other tests' fsyncs could exceed.
 func TestSQLiteLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "l.db")
 	s := openSQLite(t, path, Options{OpTimeout: 300 * time.Millisecond})
@@ -239,6 +292,7 @@ func TestSQLiteSurvivesKill(t *testing.T) {
 		killChild(t, path)
 		return
 	}
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "k.db")
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestSQLiteSurvivesKill$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "IDMAP_TEST_KILL_CHILD="+path)

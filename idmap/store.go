@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -29,6 +30,16 @@ type Store interface {
 	// Lookup returns the native ID of an active row of owner. A pending or
 	// void row, a row of another owner and a missing row all give ErrNotFound.
 	Lookup(ctx context.Context, owner string, legacyID int64) (nativeID string, err error)
+	// LegacyIDs maps native IDs to the legacy IDs of owner's active rows, in
+	// one query. A native ID with no active row of owner (missing, pending,
+	// void, deleted, or another owner's) is absent from the map, as are
+	// repeats and empty strings in nativeIDs; if two active rows of owner
+	// carry one native ID, the smaller legacy ID is given. An empty
+	// nativeIDs gives an empty map without asking the store. More than
+	// MaxNativeIDs IDs are refused with an error that is not ErrUnavailable;
+	// callers ask once per page of the native list. The map is never nil
+	// when err is nil, and the caller may keep it.
+	LegacyIDs(ctx context.Context, owner string, nativeIDs []string) (map[string]int64, error)
 	// Stale claims up to limit pending rows created before before whose claim
 	// is free or expired, for lease from now, and returns them oldest first
 	// with Attempts counting this claim. A claimed row is not returned again
@@ -102,6 +113,10 @@ func (o Options) withDefaults() Options {
 
 // openTimeout bounds Open, connection and migration included.
 func (o Options) openTimeout() time.Duration { return 15 * o.OpTimeout }
+
+// MaxNativeIDs is the most native IDs one LegacyIDs call takes, repeats
+// included: one full page of the native API's list of active activations.
+const MaxNativeIDs = 1000
 
 var (
 	// ErrNotFound means Lookup found no active row of that owner.
@@ -210,4 +225,43 @@ func checkStale(lease time.Duration, limit int) error {
 		return fmt.Errorf("claiming stale rows: limit %d is not positive", limit)
 	}
 	return nil
+}
+
+// checkNativeIDs returns the distinct non-empty IDs of nativeIDs, sorted, or
+// an error if there are more than MaxNativeIDs of them, repeats included.
+func checkNativeIDs(nativeIDs []string) ([]string, error) {
+	if len(nativeIDs) > MaxNativeIDs {
+		return nil, fmt.Errorf("looking up legacy ids: %d native ids, at most %d per call", len(nativeIDs), MaxNativeIDs)
+	}
+	ids := slices.DeleteFunc(slices.Clone(nativeIDs), func(id string) bool { return id == "" })
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
+}
+
+// legacyIDs is what both backends' LegacyIDs share: it checks nativeIDs
+// and, unless none is left, runs query on the distinct ones under one call
+// deadline. query calls add for each row it finds; when two rows carry one
+// native ID, the smaller legacy ID is kept.
+func (c call) legacyIDs(ctx context.Context, nativeIDs []string,
+	query func(ctx context.Context, ids []string, add func(nativeID string, legacyID int64)) error,
+) (map[string]int64, error) {
+	ids, err := checkNativeIDs(nativeIDs)
+	if err != nil {
+		return nil, err
+	}
+	found := make(map[string]int64, len(ids))
+	if len(ids) == 0 {
+		return found, nil
+	}
+	octx, cancel := c.ctx(ctx)
+	defer cancel()
+	err = query(octx, ids, func(nativeID string, legacyID int64) {
+		if old, ok := found[nativeID]; !ok || legacyID < old {
+			found[nativeID] = legacyID
+		}
+	})
+	if err != nil {
+		return nil, c.fail(ctx, fmt.Sprintf("looking up legacy ids of %d native ids", len(ids)), err)
+	}
+	return found, nil
 }

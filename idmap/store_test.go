@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -100,6 +101,7 @@ func ids(ps []Pending) []int64 {
 // testStore is the conformance suite every Store passes.
 func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	t.Run("ReserveCommitLookup", func(t *testing.T) {
+		t.Parallel()
 		s := fresh(t)(t, Options{})
 		id := reserve(t, s, Reservation{Owner: owner, IdemKey: "k1", Intent: []byte("sealed")})
 		if id != 100000001 {
@@ -113,6 +115,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("CommitNotPending", func(t *testing.T) {
+		t.Parallel()
 		tests := []struct {
 			name  string
 			setup func(tb testing.TB, s Store, id int64)
@@ -129,6 +132,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
 				s := fresh(t)(t, Options{})
 				id := reserve(t, s, Reservation{Owner: owner, IdemKey: "k"})
 				tc.setup(t, s, id)
@@ -141,6 +145,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("Release", func(t *testing.T) {
+		t.Parallel()
 		s := fresh(t)(t, Options{})
 		pending := reserve(t, s, Reservation{Owner: owner, IdemKey: "p", Intent: []byte("x")})
 		active := reserve(t, s, Reservation{Owner: owner, IdemKey: "a"})
@@ -163,6 +168,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("ValidatesArguments", func(t *testing.T) {
+		t.Parallel()
 		s := fresh(t)(t, Options{})
 		id := reserve(t, s, Reservation{Owner: owner})
 		tests := []struct {
@@ -188,6 +194,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("StaleClaimsAndLeases", func(t *testing.T) {
+		t.Parallel()
 		clk := newClock()
 		s := fresh(t)(t, Options{Now: clk.Now})
 		t0 := clk.Now()
@@ -239,6 +246,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("DeleteBefore", func(t *testing.T) {
+		t.Parallel()
 		clk := newClock()
 		s := fresh(t)(t, Options{Now: clk.Now})
 		var old []int64
@@ -274,6 +282,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("IDsIncreaseAndAreNeverReused", func(t *testing.T) {
+		t.Parallel()
 		open := fresh(t)
 		s := open(t, Options{})
 		last := int64(100000000)
@@ -302,6 +311,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("ConcurrentReserveCommit", func(t *testing.T) {
+		t.Parallel()
 		s := fresh(t)(t, Options{OpTimeout: time.Minute})
 		const n = 200
 		got := make([]int64, n)
@@ -331,6 +341,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("DurableAcrossReopen", func(t *testing.T) {
+		t.Parallel()
 		open := fresh(t)
 		clk := newClock()
 		s := open(t, Options{Now: clk.Now})
@@ -351,6 +362,7 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("CallerCancel", func(t *testing.T) {
+		t.Parallel()
 		s := fresh(t)(t, Options{})
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
@@ -361,11 +373,153 @@ func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	})
 
 	t.Run("Ping", func(t *testing.T) {
+		t.Parallel()
 		s := fresh(t)(t, Options{})
 		if err := s.Ping(t.Context()); err != nil {
 			t.Fatalf("Ping: %v", err)
 		}
 	})
+
+	t.Run("LegacyIDs", func(t *testing.T) {
+		t.Parallel()
+		s := fresh(t)(t, Options{})
+		a := reserve(t, s, Reservation{Owner: owner, IdemKey: "a"})
+		commit(t, s, a, "native-a")
+		b := reserve(t, s, Reservation{Owner: owner, IdemKey: "b"})
+		commit(t, s, b, "native-b")
+		pending := reserve(t, s, Reservation{Owner: owner, IdemKey: "p", Intent: []byte("x")})
+		void := reserve(t, s, Reservation{Owner: owner, IdemKey: "v"})
+		release(t, s, void)
+		theirs := reserve(t, s, Reservation{Owner: other, IdemKey: "o"})
+		commit(t, s, theirs, "native-o")
+		mineShared := reserve(t, s, Reservation{Owner: owner, IdemKey: "s1"})
+		commit(t, s, mineShared, "native-shared")
+		theirsShared := reserve(t, s, Reservation{Owner: other, IdemKey: "s2"})
+		commit(t, s, theirsShared, "native-shared")
+		firstDup := reserve(t, s, Reservation{Owner: owner, IdemKey: "d1"})
+		secondDup := reserve(t, s, Reservation{Owner: owner, IdemKey: "d2"})
+		commit(t, s, secondDup, "native-dup") // committed first, but the larger ID
+		commit(t, s, firstDup, "native-dup")
+
+		tests := []struct {
+			name  string
+			owner string
+			ask   []string
+			want  map[string]int64
+		}{
+			{"found", owner, []string{"native-a", "native-b"}, map[string]int64{"native-a": a, "native-b": b}},
+			{"absent", owner, []string{"native-missing"}, map[string]int64{}},
+			{"found and absent", owner, []string{"native-missing", "native-b"}, map[string]int64{"native-b": b}},
+			{"another owner's row", owner, []string{"native-o"}, map[string]int64{}},
+			{"the other owner sees it", other, []string{"native-o", "native-a"}, map[string]int64{"native-o": theirs}},
+			{"one native id, two owners: mine", owner, []string{"native-shared"}, map[string]int64{"native-shared": mineShared}},
+			{"one native id, two owners: theirs", other, []string{"native-shared"}, map[string]int64{"native-shared": theirsShared}},
+			{"two rows with one native id give the smaller legacy id", owner, []string{"native-dup"},
+				map[string]int64{"native-dup": firstDup}},
+			{"repeats in the input", owner, []string{"native-a", "native-a", "native-b", "native-a"},
+				map[string]int64{"native-a": a, "native-b": b}},
+			{"empty strings in the input", owner, []string{"", "native-a", ""}, map[string]int64{"native-a": a}},
+			{"only empty strings", owner, []string{""}, map[string]int64{}},
+			{"empty input", owner, []string{}, map[string]int64{}},
+			{"nil input", owner, nil, map[string]int64{}},
+			{"empty owner", "", []string{"native-a"}, map[string]int64{}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				wantLegacyIDs(t, s, tc.owner, tc.ask, tc.want)
+			})
+		}
+
+		// A pending row has no native ID until Commit gives it one; a void
+		// row never gets one.
+		wantLegacyIDs(t, s, owner, []string{"native-p"}, map[string]int64{})
+		commit(t, s, pending, "native-p")
+		wantLegacyIDs(t, s, owner, []string{"native-p"}, map[string]int64{"native-p": pending})
+		if err := s.Commit(t.Context(), void, "native-v"); !errors.Is(err, ErrNotPending) {
+			t.Fatalf("Commit(void) = %v, want ErrNotPending", err)
+		}
+		wantLegacyIDs(t, s, owner, []string{"native-v"}, map[string]int64{})
+	})
+
+	t.Run("LegacyIDsBound", func(t *testing.T) {
+		t.Parallel()
+		s := fresh(t)(t, Options{})
+		first := reserve(t, s, Reservation{Owner: owner})
+		commit(t, s, first, "native-first")
+		last := reserve(t, s, Reservation{Owner: owner})
+		commit(t, s, last, "native-last")
+		full := make([]string, MaxNativeIDs)
+		for i := range full {
+			full[i] = fmt.Sprint("native-absent-", i)
+		}
+		full[0], full[len(full)-1] = "native-first", "native-last"
+		wantLegacyIDs(t, s, owner, full, map[string]int64{"native-first": first, "native-last": last})
+
+		repeats := slices.Repeat([]string{"native-first"}, MaxNativeIDs)
+		wantLegacyIDs(t, s, owner, repeats, map[string]int64{"native-first": first})
+
+		for name, ask := range map[string][]string{
+			"one too many":              append(slices.Clone(full), "native-first"),
+			"one too many, all repeats": append(repeats, "native-first"),
+		} {
+			t.Run(name, func(t *testing.T) {
+				got, err := s.LegacyIDs(t.Context(), owner, ask)
+				if err == nil || errors.Is(err, ErrUnavailable) || got != nil {
+					t.Fatalf("LegacyIDs(%d ids) = %v, %v; want nil and an argument error", len(ask), got, err)
+				}
+			})
+		}
+	})
+
+	t.Run("LegacyIDsAfterRetention", func(t *testing.T) {
+		t.Parallel()
+		clk := newClock()
+		s := fresh(t)(t, Options{Now: clk.Now})
+		old := reserve(t, s, Reservation{Owner: owner, IdemKey: "old"})
+		commit(t, s, old, "native-old")
+		clk.Advance(time.Hour)
+		cutoff := clk.Now()
+		young := reserve(t, s, Reservation{Owner: owner, IdemKey: "young"})
+		commit(t, s, young, "native-young")
+		ask := []string{"native-old", "native-young"}
+		wantLegacyIDs(t, s, owner, ask, map[string]int64{"native-old": old, "native-young": young})
+		if n, err := s.DeleteBefore(t.Context(), cutoff, 10); err != nil || n != 1 {
+			t.Fatalf("DeleteBefore = %d, %v; want 1", n, err)
+		}
+		wantLegacyIDs(t, s, owner, ask, map[string]int64{"native-young": young})
+	})
+
+	t.Run("LegacyIDsErrors", func(t *testing.T) {
+		t.Parallel()
+		open := fresh(t)
+		s := open(t, Options{})
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := s.LegacyIDs(ctx, owner, []string{"native"})
+		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnavailable) {
+			t.Fatalf("LegacyIDs with a cancelled context = %v, want context.Canceled and not ErrUnavailable", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if _, err := s.LegacyIDs(t.Context(), owner, []string{"native"}); err == nil {
+			t.Fatal("LegacyIDs after Close succeeded, want an error")
+		}
+		// An empty question is answered without asking the store.
+		got, err := s.LegacyIDs(t.Context(), owner, nil)
+		if err != nil || got == nil || len(got) != 0 {
+			t.Fatalf("LegacyIDs(nil) after Close = %v, %v; want an empty map", got, err)
+		}
+	})
+}
+
+// wantLegacyIDs checks that LegacyIDs gives exactly want (never nil).
+func wantLegacyIDs(tb testing.TB, s Store, owner string, ask []string, want map[string]int64) {
+	tb.Helper()
+	got, err := s.LegacyIDs(tb.Context(), owner, ask)
+	if err != nil || got == nil || !maps.Equal(got, want) {
+		tb.Fatalf("LegacyIDs(%q, %d ids) = %v, %v; want %v", owner, len(ask), got, err, want)
+	}
 }
 
 func equalPending(a, b []Pending) bool {
@@ -377,6 +531,7 @@ func equalPending(a, b []Pending) bool {
 }
 
 func TestSQLitePath(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		dsn     string
 		want    string
@@ -396,6 +551,7 @@ func TestSQLitePath(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.dsn, func(t *testing.T) {
+			t.Parallel()
 			got, err := sqlitePath(tc.dsn)
 			if tc.wantErr {
 				if err == nil {
@@ -408,4 +564,53 @@ func TestSQLitePath(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testUpgrade fills a store created with migration 0001 only, through the
+// Store API, reopens it with every migration of dir and checks that
+// LegacyIDs finds the old rows. open(tb, ms) opens the test's one location
+// applying ms. usesIndex reports whether the store's LegacyIDs query can use
+// the index of migration 0002.
+func testUpgrade(t *testing.T, dir string, open func(tb testing.TB, ms []migration) Store,
+	usesIndex func(tb testing.TB, s Store) bool,
+) {
+	ms, err := loadMigrations(migrationFS, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := open(t, ms[:1])
+	if usesIndex(t, old) {
+		t.Fatal("LegacyIDs uses the index of migration 0002 on a store at 0001")
+	}
+	active := reserve(t, old, Reservation{Owner: owner, IdemKey: "a"})
+	commit(t, old, active, "native-a")
+	theirs := reserve(t, old, Reservation{Owner: other, IdemKey: "o"})
+	commit(t, old, theirs, "native-o")
+	pending := reserve(t, old, Reservation{Owner: owner, IdemKey: "p", Intent: []byte("x")})
+	void := reserve(t, old, Reservation{Owner: owner, IdemKey: "v"})
+	release(t, old, void)
+	if err := old.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	s := open(t, ms)
+	if !usesIndex(t, s) {
+		t.Fatal("LegacyIDs does not use the index of migration 0002 after the upgrade")
+	}
+	ask := []string{"native-a", "native-o", "native-p"}
+	wantLegacyIDs(t, s, owner, ask, map[string]int64{"native-a": active})
+	wantLegacyIDs(t, s, other, ask, map[string]int64{"native-o": theirs})
+	wantLookup(t, s, owner, active, "native-a")
+	commit(t, s, pending, "native-p") // a purchase journaled before the upgrade
+	wantLegacyIDs(t, s, owner, ask, map[string]int64{"native-a": active, "native-p": pending})
+	if id := reserve(t, s, Reservation{Owner: owner}); id <= void {
+		t.Fatalf("legacy id after the upgrade = %d, want > %d", id, void)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	// Reopening applies nothing twice (CREATE INDEX would fail) and keeps it all.
+	s = open(t, ms)
+	wantLegacyIDs(t, s, owner, ask, map[string]int64{"native-a": active, "native-p": pending})
 }
