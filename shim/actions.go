@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/smsbulk/smsbulk-shim/countries"
 	"github.com/smsbulk/smsbulk-shim/idmap"
@@ -18,7 +17,7 @@ func (s *Server) getBalance(ctx context.Context, req translate.Request, owner st
 	if err != nil {
 		return nil, err
 	}
-	s.verified.Add(owner, s.opt.Now())
+	s.verified.Add(owner, verifiedKey{at: s.opt.Now(), currency: b.Currency})
 	return translate.BalanceBody(b)
 }
 
@@ -53,48 +52,112 @@ func (s *Server) service(ctx context.Context, key, param string) (string, error)
 	return code, nil
 }
 
-// getNumber buys a number. Once the request is valid and the key known
-// to the backend (checkKey), the purchase is journaled first (a pending row
-// that holds the sealed key and purchase and reserves the legacy ID), then
-// bought with its own Idempotency-Key, then committed; only a committed row
-// is answered ACCESS_NUMBER. A purchase that cannot be committed is
-// cancelled (refunded) at once; one whose outcome is unknown stays pending
-// and the Reconciler settles it.
-func (s *Server) getNumber(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
-	// Everything that needs no native call is checked first.
+// purchase is a getNumber or getNumberV2 request once checked.
+type purchase struct {
+	buy     upstream.BuyRequest
+	country countries.Country
+	opts    translate.PurchaseOptions
+}
+
+// parsePurchase checks a purchase request: everything that needs no native
+// call first, then the service against the native catalog.
+func (s *Server) parsePurchase(ctx context.Context, req translate.Request) (purchase, error) {
 	c, err := s.country(ctx, req.Country)
 	if err != nil {
-		return nil, err
+		return purchase{}, err
 	}
 	maxPrice, err := translate.ParseMaxPrice(req.MaxPrice)
 	if err != nil {
-		return nil, err
+		return purchase{}, err
 	}
 	operator, err := translate.ParseOperator(req.Operator)
 	if err != nil {
-		return nil, err
+		return purchase{}, err
+	}
+	opts, err := translate.ParsePurchaseOptions(req)
+	if err != nil {
+		return purchase{}, err
 	}
 	svc, err := s.service(ctx, req.APIKey, req.Service)
 	if err != nil {
-		return nil, err
+		return purchase{}, err
 	}
 	buy := upstream.BuyRequest{ServiceCode: svc, CountryISO: c.ISO, MaxPrice: maxPrice, Operator: operator}
-	if err := s.checkKey(ctx, req.APIKey, owner); err != nil {
-		return nil, err
-	}
-	sealed, err := s.opt.Keys.seal(owner, intent{APIKey: req.APIKey, Buy: buy})
+	return purchase{buy: buy, country: c, opts: opts}, nil
+}
+
+func (s *Server) getNumber(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
+	p, err := s.parsePurchase(ctx, req)
 	if err != nil {
 		return nil, err
 	}
+	return s.purchase(ctx, req.APIKey, owner, p, translate.NumberBody)
+}
+
+func (s *Server) getNumberV2(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
+	p, err := s.parsePurchase(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	n := translate.NumberV2{CountryID: p.country.ID, Operator: p.buy.Operator, Currency: s.currency(owner)}
+	return s.purchase(ctx, req.APIKey, owner, p, func(legacyID int64, act upstream.Activation) ([]byte, error) {
+		n.LegacyID = legacyID
+		return translate.NumberV2Body(n, act)
+	})
+}
+
+// excludedTries bounds the purchases one request makes while the backend
+// keeps selling numbers the bot excluded (phoneException): each is refunded
+// at once, and after the last the answer is NO_NUMBERS.
+const excludedTries = 3
+
+// purchase buys a number and answers it with render. The purchase is
+// journaled first (a pending row that holds the sealed key and purchase and
+// reserves the legacy ID), then bought with its own Idempotency-Key, then
+// committed; only a committed row is answered. A purchase that cannot be
+// answered or committed is cancelled (refunded) at once; one whose outcome
+// is unknown stays pending and the Reconciler settles it. A number with an
+// excluded prefix is refunded and another bought, up to excludedTries.
+func (s *Server) purchase(ctx context.Context, key, owner string, p purchase, render func(int64, upstream.Activation) ([]byte, error)) ([]byte, error) {
+	sealed, err := s.opt.Keys.seal(owner, intent{APIKey: key, Buy: p.buy})
+	if err != nil {
+		return nil, err
+	}
+	rec := recordFrom(ctx)
+	for range excludedTries {
+		legacyID, act, err := s.buy(ctx, key, owner, p.buy, sealed)
+		if err != nil {
+			return nil, err
+		}
+		rec.setLegacyID(legacyID)
+		rec.setNativeID(act.ID)
+		if p.opts.Excluded(act.PhoneNumber) {
+			s.refuse(ctx, key, legacyID, act.ID)
+			continue
+		}
+		body, err := render(legacyID, act)
+		if err == nil {
+			err = s.ids.Commit(ctx, legacyID, act.ID)
+		}
+		if err != nil {
+			s.compensate(ctx, key, owner, legacyID, act.ID, err)
+			return nil, fmt.Errorf("storing purchase: %w", err)
+		}
+		return body, nil
+	}
+	return nil, &translate.Error{Code: translate.NoNumbers}
+}
+
+// buy journals one purchase and makes it. When the backend certainly
+// bought nothing, the journal row is voided; when the outcome is unknown,
+// the row stays pending for the Reconciler.
+func (s *Server) buy(ctx context.Context, key, owner string, buy upstream.BuyRequest, sealed []byte) (int64, upstream.Activation, error) {
 	idem := newIdempotencyKey()
 	legacyID, err := s.ids.Reserve(ctx, idmap.Reservation{Owner: owner, IdemKey: idem, Intent: sealed})
 	if err != nil {
-		return nil, fmt.Errorf("journaling purchase: %w", err)
+		return 0, upstream.Activation{}, fmt.Errorf("journaling purchase: %w", err)
 	}
-	rec := recordFrom(ctx)
-	rec.setLegacyID(legacyID)
-
-	act, err := s.api.Buy(ctx, req.APIKey, buy, idem)
+	act, err := s.api.Buy(ctx, key, buy, idem)
 	if err != nil {
 		var api *upstream.APIError
 		var te *upstream.TransportError
@@ -105,34 +168,48 @@ func (s *Server) getNumber(ctx context.Context, req translate.Request, owner str
 		}
 		// Otherwise the outcome is unknown; the row stays pending and the
 		// Reconciler replays the purchase with the same key and refunds it.
-		return nil, err
+		return 0, upstream.Activation{}, err
 	}
-	rec.setNativeID(act.ID)
-	body, err := translate.NumberBody(legacyID, act)
-	if err == nil {
-		err = s.ids.Commit(ctx, legacyID, act.ID)
-	}
-	if err != nil {
-		s.compensate(ctx, req.APIKey, owner, legacyID, act.ID, err)
-		return nil, fmt.Errorf("storing purchase: %w", err)
-	}
-	return body, nil
+	return legacyID, act, nil
 }
 
-// checkKey makes sure the backend knows the key before a purchase is
-// journaled, so that a request with an unknown key (BAD_KEY) writes
-// nothing. A key the backend accepted within verifiedFor is trusted; any
-// other costs one balance call, the cheapest native call there is.
+// refuse refunds a number the bot excluded and voids its row. If the
+// refund fails the row stays pending and the Reconciler refunds it.
+func (s *Server) refuse(ctx context.Context, key string, legacyID int64, nativeID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.CompensationTimeout)
+	defer cancel()
+	if _, err := s.api.Cancel(ctx, key, nativeID); err != nil && !errors.Is(err, &upstream.APIError{Code: upstream.CodeInvalidState}) {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "refunding an excluded number failed; the reconciler will retry",
+			slog.Int64("legacy_id", legacyID), slog.String("native_id", nativeID), slog.String("err", err.Error()))
+		return
+	}
+	s.release(ctx, legacyID)
+}
+
+// checkKey makes sure the backend knows the key before any action but
+// getBalance (which asks the backend itself) looks at other parameters, so
+// that a wrong key is BAD_KEY first, as the original answered, and a
+// request with an unknown key writes nothing. A key the backend accepted
+// within verifiedFor is trusted; any other costs one balance call, the
+// cheapest native call there is.
 func (s *Server) checkKey(ctx context.Context, key, owner string) error {
 	now := s.opt.Now()
-	if at, ok := s.verified.Get(owner); ok && now.Sub(at) < verifiedFor {
+	if v, ok := s.verified.Get(owner); ok && now.Sub(v.at) < verifiedFor {
 		return nil
 	}
-	if _, err := s.api.Balance(ctx, key); err != nil {
+	b, err := s.api.Balance(ctx, key)
+	if err != nil {
 		return err
 	}
-	s.verified.Add(owner, now)
+	s.verified.Add(owner, verifiedKey{at: now, currency: b.Currency})
 	return nil
+}
+
+// currency is the ISO 4217 number of the wallet currency of a verified
+// owner, 0 when unknown.
+func (s *Server) currency(owner string) int {
+	v, _ := s.verified.Peek(owner)
+	return translate.CurrencyNumber(v.currency)
 }
 
 // release voids a journaled purchase that did not happen. If the store
@@ -190,18 +267,6 @@ func (s *Server) lookup(ctx context.Context, owner string, id int64) (string, er
 	return nativeID, nil
 }
 
-func (s *Server) getStatus(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
-	nativeID, err := s.activation(ctx, req, owner)
-	if err != nil {
-		return nil, err
-	}
-	act, err := s.api.Activation(ctx, req.APIKey, nativeID)
-	if err != nil {
-		return nil, err
-	}
-	return translate.StatusBody(act)
-}
-
 func (s *Server) setStatus(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
 	id, err := translate.ParseID(req.ID)
 	if err != nil {
@@ -211,6 +276,11 @@ func (s *Server) setStatus(ctx context.Context, req translate.Request, owner str
 	if err != nil {
 		return nil, err
 	}
+	return s.set(ctx, req.APIKey, owner, id, op)
+}
+
+// set moves the activation with legacy ID id to where op takes it.
+func (s *Server) set(ctx context.Context, key, owner string, id int64, op translate.SetOp) ([]byte, error) {
 	nativeID, err := s.lookup(ctx, owner, id)
 	if err != nil {
 		return nil, err
@@ -224,11 +294,11 @@ func (s *Server) setStatus(ctx context.Context, req translate.Request, owner str
 	case translate.OpCancel:
 		call = s.api.Cancel
 	}
-	_, err = call(ctx, req.APIKey, nativeID)
+	_, err = call(ctx, key, nativeID)
 	if errors.Is(err, &upstream.APIError{Code: upstream.CodeInvalidState}) {
 		// A bot that repeats a setStatus whose answer it lost (it got
 		// ERROR_SQL) hears success if the activation is already there.
-		if act, gerr := s.api.Activation(ctx, req.APIKey, nativeID); gerr == nil && op.Reached(act.Status) {
+		if act, gerr := s.api.Activation(ctx, key, nativeID); gerr == nil && op.Reached(act.Status) {
 			err = nil
 		}
 	}
@@ -255,14 +325,32 @@ func (s *Server) getNumbersStatus(ctx context.Context, req translate.Request, _ 
 }
 
 func (s *Server) getPrices(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
+	offers, err := s.pricedOffers(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return translate.PricesBody(offers)
+}
+
+func (s *Server) getPricesExtended(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
+	offers, err := s.pricedOffers(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return translate.PricesExtendedBody(offers)
+}
+
+// pricedOffers are the offers a getPrices request asks for, by its
+// optional country and service, each under its legacy country IDs.
+func (s *Server) pricedOffers(ctx context.Context, req translate.Request) ([]translate.PriceOffer, error) {
 	var f upstream.OfferFilter
-	named := -1
+	var named *countries.Country
 	if req.Country != "" {
 		c, err := s.country(ctx, req.Country)
 		if err != nil {
 			return nil, err
 		}
-		f.CountryISO, named = c.ISO, c.ID
+		f.CountryISO, named = c.ISO, &c
 	}
 	if req.Service != "" {
 		svc, err := s.service(ctx, req.APIKey, req.Service)
@@ -275,20 +363,7 @@ func (s *Server) getPrices(ctx context.Context, req translate.Request, _ string)
 	if err != nil {
 		return nil, err
 	}
-	table := s.cc.Table()
-	priced := make([]translate.PriceOffer, 0, len(offers))
-	for _, o := range offers {
-		id := named
-		if id < 0 || !strings.EqualFold(o.CountryISO, f.CountryISO) {
-			c, ok := table.PrimaryByISO(o.CountryISO)
-			if !ok {
-				continue // a country the legacy table has no ID for
-			}
-			id = c.ID
-		}
-		priced = append(priced, translate.PriceOffer{CountryID: id, Offer: o})
-	}
-	return translate.PricesBody(priced)
+	return s.priceOffers(offers, named), nil
 }
 
 func (s *Server) getCountries(ctx context.Context, req translate.Request, _ string) ([]byte, error) {

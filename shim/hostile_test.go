@@ -60,6 +60,13 @@ func (n *nativeRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 	return n.next.RoundTrip(r)
 }
 
+// reset forgets the requests recorded so far.
+func (n *nativeRecorder) reset() {
+	n.mu.Lock()
+	n.reqs = nil
+	n.mu.Unlock()
+}
+
 // wrap records the requests of next: an upstream.Options.WrapTransport.
 func (n *nativeRecorder) wrap(next http.RoundTripper) http.RoundTripper {
 	n.next = next
@@ -147,7 +154,7 @@ type hostileRig struct {
 func newHostileRig(tb testing.TB) *hostileRig {
 	tb.Helper()
 	h := &hostileRig{rig: newRig(tb, rigOptions{
-		sandbox: sandbox.Config{Keys: map[string]string{hostileKey: "100.00"}, SMSDelay: time.Hour, TTL: 2 * time.Hour},
+		sandbox: sandbox.Config{Keys: map[string]string{hostileKey: "100.00", "other-key": "1.00"}, SMSDelay: time.Hour, TTL: 2 * time.Hour},
 		secret:  "hostile input test secret, 32 bytes",
 	})}
 	s, _ := h.server(tb, translate.ProfileSMSActivate)
@@ -160,12 +167,19 @@ func newHostileRig(tb testing.TB) *hostileRig {
 	return h
 }
 
-// server returns a fresh shim (no pass-through origin) and the recorder of
-// its native requests.
+// server returns a fresh shim (no pass-through origin) that has checked
+// the rig's two keys with the backend, and the recorder of its native
+// requests after that.
 func (h *hostileRig) server(tb testing.TB, p translate.Profile) (*shim.Server, *nativeRecorder) {
 	tb.Helper()
 	nr := &nativeRecorder{}
 	r := h.with(tb, rigOptions{upstream: upstream.Options{Retries: -1, WrapTransport: nr.wrap}, shim: shim.Options{Profile: p}})
+	for _, key := range []string{hostileKey, "other-key"} {
+		if got := serve(r.srv, "api_key="+key+"&action=getBalance").Body.String(); !strings.HasPrefix(got, "ACCESS_BALANCE:") {
+			tb.Fatalf("checking key %s: %q", key, got)
+		}
+	}
+	nr.reset()
 	return r.srv, nr
 }
 
@@ -526,6 +540,7 @@ func TestCountryJunkBounded(t *testing.T) {
 	for i := range 1000 { // warm up: pools, the cache half full
 		send(-i - 1)
 	}
+	nr.reset() // the first request checked the key with the backend
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

@@ -63,19 +63,44 @@ func (s *Server) answer(ctx context.Context, r *http.Request, rec *record, actio
 	}
 	owner := s.opt.Keys.Owner(req.APIKey)
 	rec.setOwner(owner)
+	if req.Action != translate.GetBalance && req.Action != translate.GetBalanceAndCashBack {
+		if err := s.checkKey(ctx, req.APIKey, owner); err != nil {
+			return nil, err
+		}
+	}
 	return actions[req.Action](ctx, req, owner)
 }
 
 // actions is the table of the legacy actions the shim serves.
 func (s *Server) actions() map[translate.Action]action {
+	status := s.getActivation(translate.StatusBody)
+	active := s.getActiveActivations
+	top := s.getTopCountries
 	return map[translate.Action]action{
-		translate.GetBalance:       s.getBalance,
-		translate.GetNumber:        s.getNumber,
-		translate.GetStatus:        s.getStatus,
-		translate.SetStatus:        s.setStatus,
-		translate.GetNumbersStatus: s.getNumbersStatus,
-		translate.GetPrices:        s.getPrices,
-		translate.GetCountries:     s.getCountries,
+		translate.GetBalance:                     s.getBalance,
+		translate.GetNumber:                      s.getNumber,
+		translate.GetStatus:                      status,
+		translate.SetStatus:                      s.setStatus,
+		translate.GetNumbersStatus:               s.getNumbersStatus,
+		translate.GetPrices:                      s.getPrices,
+		translate.GetCountries:                   s.getCountries,
+		translate.GetNumberV2:                    s.getNumberV2,
+		translate.GetBalanceAndCashBack:          s.getBalance,
+		translate.GetActiveActivations:           active,
+		translate.GetCurrentActivations:          active,
+		translate.GetListOfActiveActivations:     s.getListOfActiveActivations,
+		translate.GetTopCountriesByService:       top,
+		translate.GetTopCountriesByServiceRank:   top,
+		translate.GetListOfTopCountriesByService: top,
+		translate.GetOperators:                   s.getOperators,
+		translate.GetFullSMS:                     s.getActivation(translate.FullSMSBody),
+		translate.GetStatusV2:                    s.getActivation(translate.StatusV2Body),
+		translate.GetServicesList:                s.getServicesList,
+		translate.GetPricesExtended:              s.getPricesExtended,
+		translate.GetPricesVerification:          s.getPricesVerification,
+		translate.GetAvailableServicesByCountry:  s.getAvailableServicesByCountry,
+		translate.FinishActivation:               s.setOp(translate.OpComplete),
+		translate.CancelActivation:               s.setOp(translate.OpCancel),
 	}
 }
 

@@ -32,6 +32,7 @@ type NativeAPI interface {
 	Countries(ctx context.Context, apiKey string) ([]upstream.Country, error)
 	Services(ctx context.Context, apiKey string) ([]upstream.Service, error)
 	Offers(ctx context.Context, apiKey string, f upstream.OfferFilter) ([]upstream.Offer, error)
+	ListActive(ctx context.Context, apiKey, cursor string, limit int) (upstream.ActivationList, error)
 }
 
 // IDStore is what the shim needs of the ID map; every idmap.Store
@@ -41,6 +42,7 @@ type IDStore interface {
 	Commit(ctx context.Context, legacyID int64, nativeID string) error
 	Release(ctx context.Context, legacyID int64) error
 	Lookup(ctx context.Context, owner string, legacyID int64) (string, error)
+	LegacyIDs(ctx context.Context, owner string, nativeIDs []string) (map[string]int64, error)
 	Stale(ctx context.Context, before time.Time, lease time.Duration, limit int) ([]idmap.Pending, error)
 }
 
@@ -105,7 +107,7 @@ type Server struct {
 	// verified remembers the owners whose key the backend accepted
 	// recently, so that a purchase with an unknown key is refused before
 	// anything is written (see checkKey).
-	verified *lru.Cache[string, time.Time]
+	verified *lru.Cache[string, verifiedKey]
 }
 
 // NewServer makes the front end. It answers the legacy endpoint at
@@ -139,7 +141,7 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 	if !ok {
 		return nil, missingError("the default country in the country table")
 	}
-	verified, err := lru.New[string, time.Time](verifiedKeys)
+	verified, err := lru.New[string, verifiedKey](verifiedKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +161,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.Se
 // CatalogAnsweredAt is when the native catalog last answered; zero if it
 // never has. Readiness checks use it.
 func (s *Server) CatalogAnsweredAt() time.Time { return s.catalog.lastAnswer() }
+
+// verifiedKey is when the backend last accepted an owner's key, and the
+// currency of its wallet.
+type verifiedKey struct {
+	at       time.Time
+	currency string
+}
 
 // verifiedKeys bounds the owners remembered as verified, and
 // verifiedFor how long one is trusted without asking the backend again.

@@ -259,6 +259,12 @@ func (a tracedAPI) Offers(ctx context.Context, key string, f upstream.OfferFilte
 	return native(a.t, ctx, "offers", func(ctx context.Context) ([]upstream.Offer, error) { return a.NativeAPI.Offers(ctx, key, f) })
 }
 
+func (a tracedAPI) ListActive(ctx context.Context, key, cursor string, limit int) (upstream.ActivationList, error) {
+	return native(a.t, ctx, "list_active", func(ctx context.Context) (upstream.ActivationList, error) {
+		return a.NativeAPI.ListActive(ctx, key, cursor, limit)
+	})
+}
+
 // store wraps one ID map operation in a client span and a measurement. An
 // operation outside any trace (the reconciler's poll for stale rows every
 // few seconds) is measured but gets no span: a root span of its own would
@@ -306,6 +312,10 @@ func (s tracedStore) Release(ctx context.Context, id int64) error {
 
 func (s tracedStore) Lookup(ctx context.Context, owner string, id int64) (string, error) {
 	return store(s.t, ctx, "lookup", func(ctx context.Context) (string, error) { return s.IDStore.Lookup(ctx, owner, id) })
+}
+
+func (s tracedStore) LegacyIDs(ctx context.Context, owner string, nativeIDs []string) (map[string]int64, error) {
+	return store(s.t, ctx, "legacy_ids", func(ctx context.Context) (map[string]int64, error) { return s.IDStore.LegacyIDs(ctx, owner, nativeIDs) })
 }
 
 func (s tracedStore) Stale(ctx context.Context, before time.Time, lease time.Duration, limit int) ([]idmap.Pending, error) {

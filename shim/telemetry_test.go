@@ -288,7 +288,7 @@ func TestTelemetryActions(t *testing.T) {
 			request: func(tb testing.TB, e *telEnv) (url.Values, map[attribute.Key]attribute.Value) {
 				return url.Values{"api_key": {telKey}, "action": {"getNumber"}, "service": {"tg"}, "country": {"0"}}, with(ru, tg)
 			},
-			children: []string{"native services", "HTTP GET", "native balance", "HTTP GET", "idmap reserve", "native buy", "HTTP POST", "idmap commit"},
+			children: []string{"native balance", "HTTP GET", "native services", "HTTP GET", "idmap reserve", "native buy", "HTTP POST", "idmap commit"},
 		},
 		{
 			name:   "getNumber with the backend failing",
@@ -297,7 +297,7 @@ func TestTelemetryActions(t *testing.T) {
 				e.sb.InjectFault(sandbox.RouteBuy, "status=500", 1)
 				return url.Values{"api_key": {telKey}, "action": {"getNumber"}, "service": {"tg"}, "country": {"0"}}, with(ru, tg)
 			},
-			children:   []string{"native services", "HTTP GET", "native balance", "HTTP GET", "idmap reserve", "native buy", "HTTP POST"},
+			children:   []string{"native balance", "HTTP GET", "native services", "HTTP GET", "idmap reserve", "native buy", "HTTP POST"},
 			failedSpan: "native buy",
 		},
 		{
@@ -309,7 +309,7 @@ func TestTelemetryActions(t *testing.T) {
 				}
 				return url.Values{"api_key": {telKey}, "action": {"getNumber"}, "service": {"tg"}, "country": {"0"}}, with(ru, tg)
 			},
-			children:   []string{"native services", "HTTP GET", "native balance", "HTTP GET", "idmap reserve"},
+			children:   []string{"native balance", "HTTP GET", "native services", "HTTP GET", "idmap reserve"},
 			failedSpan: "idmap reserve",
 		},
 		{
@@ -338,7 +338,7 @@ func TestTelemetryActions(t *testing.T) {
 			request: func(tb testing.TB, e *telEnv) (url.Values, map[attribute.Key]attribute.Value) {
 				return url.Values{"api_key": {telKey}, "action": {"getNumbersStatus"}, "country": {"0"}}, ru
 			},
-			children: []string{"native services", "HTTP GET", "native offers", "HTTP GET"},
+			children: []string{"native balance", "HTTP GET", "native services", "HTTP GET", "native offers", "HTTP GET"},
 		},
 		{
 			name:   "getPrices",
@@ -346,7 +346,7 @@ func TestTelemetryActions(t *testing.T) {
 			request: func(tb testing.TB, e *telEnv) (url.Values, map[attribute.Key]attribute.Value) {
 				return url.Values{"api_key": {telKey}, "action": {"getPrices"}, "service": {"tg"}, "country": {"0"}}, with(ru, tg)
 			},
-			children: []string{"native services", "HTTP GET", "native offers", "HTTP GET"},
+			children: []string{"native balance", "HTTP GET", "native services", "HTTP GET", "native offers", "HTTP GET"},
 		},
 		{
 			name:   "getCountries",
@@ -354,7 +354,7 @@ func TestTelemetryActions(t *testing.T) {
 			request: func(tb testing.TB, e *telEnv) (url.Values, map[attribute.Key]attribute.Value) {
 				return url.Values{"api_key": {telKey}, "action": {"getCountries"}}, nil
 			},
-			children: []string{"native countries", "HTTP GET"},
+			children: []string{"native balance", "HTTP GET", "native countries", "HTTP GET"},
 		},
 	}
 	for _, tc := range cases {

@@ -196,7 +196,7 @@ func TestParsePurchaseOptions(t *testing.T) {
 		})
 	}
 	o := translate.PurchaseOptions{Exclude: []string{"90555"}}
-	if !o.Excluded("905551234567") || o.Excluded("905561234567") {
+	if !o.Excluded("905551234567") || !o.Excluded("+90 555 1234567") || o.Excluded("905561234567") {
 		t.Error("Excluded does not match by prefix")
 	}
 }

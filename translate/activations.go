@@ -223,7 +223,9 @@ func activeRows(list []ActiveActivation) ([]activeRow, error) {
 }
 
 // ActiveActivationsBody is getActiveActivations's answer:
-// {"status":"success","activeActivations":[{13 string fields}]}, or
+// {"status":"success","activeActivations":[{13 string fields}],"data":[the
+// same]}: the original's key, which the Go clients read, and "data", which
+// hero-sms reads. None is
 // exactly {"status":"error","error":"NO_ACTIVATIONS"} (as an error) when
 // there are none.
 func ActiveActivationsBody(list []ActiveActivation) ([]byte, error) {
@@ -237,7 +239,8 @@ func ActiveActivationsBody(list []ActiveActivation) ([]byte, error) {
 	return json.Marshal(struct {
 		Status string      `json:"status"`
 		List   []activeRow `json:"activeActivations"`
-	}{"success", rows})
+		Data   []activeRow `json:"data"`
+	}{"success", rows, rows})
 }
 
 // ActivationListBody is getListOfActiveActivations's answer, the page that

@@ -12,8 +12,15 @@ type PurchaseOptions struct {
 	Exclude []string
 }
 
-// Excluded reports whether phone (digits) starts with an excluded prefix.
+// Excluded reports whether phone, as the native API gives it ("+90 555
+// ..." or digits), starts with an excluded prefix.
 func (o PurchaseOptions) Excluded(phone string) bool {
+	if len(o.Exclude) == 0 {
+		return false
+	}
+	if d, err := digits(phone); err == nil {
+		phone = d
+	}
 	for _, p := range o.Exclude {
 		if strings.HasPrefix(phone, p) {
 			return true

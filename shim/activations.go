@@ -1,0 +1,134 @@
+package shim
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/smsbulk/smsbulk-shim/countries"
+	"github.com/smsbulk/smsbulk-shim/idmap"
+	"github.com/smsbulk/smsbulk-shim/translate"
+	"github.com/smsbulk/smsbulk-shim/upstream"
+)
+
+// getActivation polls the activation a request names and answers it with
+// render (getStatus, getStatusV2, getFullSms).
+func (s *Server) getActivation(render func(upstream.Activation) ([]byte, error)) action {
+	return func(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
+		nativeID, err := s.activation(ctx, req, owner)
+		if err != nil {
+			return nil, err
+		}
+		act, err := s.api.Activation(ctx, req.APIKey, nativeID)
+		if err != nil {
+			return nil, err
+		}
+		return render(act)
+	}
+}
+
+// setOp is finishActivation (op complete) and cancelActivation (op
+// cancel): setStatus 6 and 8 by the names newer clients use.
+func (s *Server) setOp(op translate.SetOp) action {
+	return func(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
+		id, err := translate.ParseID(req.ID)
+		if err != nil {
+			return nil, err
+		}
+		return s.set(ctx, req.APIKey, owner, id, op)
+	}
+}
+
+// Bounds of the active-activation list: pages of the native list (each
+// mapped to legacy IDs with one ID-map query), and how many pages.
+const (
+	activePage  = idmap.MaxNativeIDs
+	activePages = 10
+)
+
+// activeActivations lists the key's active activations that the shim sold
+// under this key, by legacy ID. Native activations the ID map does not
+// map for owner (bought elsewhere, or under another key) are left out.
+func (s *Server) activeActivations(ctx context.Context, key, owner string) ([]translate.ActiveActivation, error) {
+	table := s.cc.Table()
+	var out []translate.ActiveActivation
+	cursor := ""
+	for range activePages {
+		page, err := s.api.ListActive(ctx, key, cursor, activePage)
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]string, len(page.Activations))
+		for i, a := range page.Activations {
+			ids[i] = a.ID
+		}
+		legacy, err := s.ids.LegacyIDs(ctx, owner, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range page.Activations {
+			id, ok := legacy[a.ID]
+			if !ok {
+				continue
+			}
+			c, _ := table.PrimaryByISO(a.CountryISO)
+			out = append(out, translate.ActiveActivation{LegacyID: id, CountryID: c.ID, CountryName: c.Eng, Activation: a})
+		}
+		if page.NextCursor == nil || *page.NextCursor == "" {
+			break
+		}
+		cursor = *page.NextCursor
+	}
+	slices.SortFunc(out, func(a, b translate.ActiveActivation) int { return compareInt64(a.LegacyID, b.LegacyID) })
+	return out, nil
+}
+
+func compareInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (s *Server) getActiveActivations(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
+	list, err := s.activeActivations(ctx, req.APIKey, owner)
+	if err != nil {
+		return nil, err
+	}
+	return translate.ActiveActivationsBody(list)
+}
+
+func (s *Server) getListOfActiveActivations(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
+	start, length, err := translate.ParsePage(req.Start, req.Length)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.activeActivations(ctx, req.APIKey, owner)
+	if err != nil {
+		return nil, err
+	}
+	return translate.ActivationListBody(list, start, length)
+}
+
+// priceOffers gives each offer the legacy country IDs it is answered
+// under: the one the request named for its country, else every ID of its
+// ISO code (the USA under 12 and 187), so that a client finds a country by
+// any ID it knows. Offers of countries the table has no ID for are left
+// out.
+func (s *Server) priceOffers(offers []upstream.Offer, named *countries.Country) []translate.PriceOffer {
+	table := s.cc.Table()
+	out := make([]translate.PriceOffer, 0, len(offers))
+	for _, o := range offers {
+		if named != nil && strings.EqualFold(o.CountryISO, named.ISO) {
+			out = append(out, translate.PriceOffer{CountryID: named.ID, Offer: o})
+			continue
+		}
+		for _, c := range table.ByISO(o.CountryISO) {
+			out = append(out, translate.PriceOffer{CountryID: c.ID, Offer: o})
+		}
+	}
+	return out
+}

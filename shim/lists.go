@@ -1,0 +1,106 @@
+package shim
+
+import (
+	"context"
+	"strings"
+
+	"github.com/smsbulk/smsbulk-shim/translate"
+	"github.com/smsbulk/smsbulk-shim/upstream"
+)
+
+// getTopCountries is getTopCountriesByService (and its Rank and ListOf
+// names): the countries that sell a service, by stock. The service is
+// required (BAD_SERVICE without one).
+func (s *Server) getTopCountries(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
+	svc, err := s.service(ctx, req.APIKey, req.Service)
+	if err != nil {
+		return nil, err
+	}
+	offers, err := s.api.Offers(ctx, req.APIKey, upstream.OfferFilter{ServiceCode: svc})
+	if err != nil {
+		return nil, err
+	}
+	return translate.TopCountriesBody(s.priceOffers(offers, nil), strings.EqualFold(strings.TrimSpace(req.FreePrice), "true"))
+}
+
+// getOperators lists "any" for the named country, or for every country
+// the backend sells when none is named; a country it does not sell is
+// OPERATORS_NOT_FOUND.
+func (s *Server) getOperators(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
+	sold, err := s.catalog.soldCountries(ctx, req.APIKey)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int
+	if req.Country != "" {
+		c, err := s.country(ctx, req.Country)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := sold[c.ISO]; ok {
+			ids = append(ids, c.ID)
+		}
+	} else {
+		for _, c := range s.cc.Table().All() {
+			if _, ok := sold[c.ISO]; ok {
+				ids = append(ids, c.ID)
+			}
+		}
+	}
+	return translate.OperatorsBody(ids)
+}
+
+// getServicesList lists the services of the native catalog; with a
+// country, those with stock there.
+func (s *Server) getServicesList(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
+	if req.Country == "" {
+		cat, err := s.catalog.serviceSet(ctx, req.APIKey)
+		if err != nil {
+			return nil, err
+		}
+		return translate.ServicesListBody(cat.list), nil
+	}
+	return s.servicesIn(ctx, req)
+}
+
+// getAvailableServicesByCountry lists the services with stock in the
+// named country (the default country when none is named), as
+// getServicesList does.
+func (s *Server) getAvailableServicesByCountry(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
+	return s.servicesIn(ctx, req)
+}
+
+func (s *Server) servicesIn(ctx context.Context, req translate.Request) ([]byte, error) {
+	c, err := s.country(ctx, req.Country)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := s.catalog.serviceSet(ctx, req.APIKey)
+	if err != nil {
+		return nil, err
+	}
+	offers, err := s.api.Offers(ctx, req.APIKey, upstream.OfferFilter{CountryISO: c.ISO})
+	if err != nil {
+		return nil, err
+	}
+	stocked := make(map[string]bool, len(offers))
+	for _, o := range offers {
+		if o.Stock > 0 && strings.EqualFold(o.CountryISO, c.ISO) {
+			stocked[o.ServiceCode] = true
+		}
+	}
+	list := make([]upstream.Service, 0, len(stocked))
+	for _, svc := range cat.list {
+		if stocked[svc.Code] {
+			list = append(list, svc)
+		}
+	}
+	return translate.ServicesListBody(list), nil
+}
+
+// getPricesVerification is the price list of numbers for call
+// verification. SMSBulk sells none (getNumber with verification=true is
+// NO_NUMBERS), so the list is empty: {}.
+func (s *Server) getPricesVerification(context.Context, translate.Request, string) ([]byte, error) {
+	return []byte("{}"), nil
+}
