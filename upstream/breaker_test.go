@@ -44,10 +44,6 @@ func newSwitchable(tb testing.TB) *switchable {
 	return s
 }
 
-func newBreakerClock() *testClock {
-	return &testClock{t: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)}
-}
-
 // wantOpen fails the test unless err is the breaker's refusal.
 func wantOpen(tb testing.TB, err error) {
 	tb.Helper()
@@ -63,7 +59,7 @@ func wantOpen(tb testing.TB, err error) {
 // it.
 func TestBreakerOpensAndRecovers(t *testing.T) {
 	s := newSwitchable(t)
-	clock := newBreakerClock()
+	clock := newClock()
 	c := newClient(t, s.fake, upstream.Options{Retries: -1, BreakerThreshold: 3, BreakerCooldown: 5 * time.Second, Now: clock.Now})
 	s.status.Store(503)
 	sent := func() int { return len(s.requests()) }
@@ -133,7 +129,7 @@ func TestBreakerCounts(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSwitchable(t)
-			c := newClient(t, s.fake, upstream.Options{Retries: -1, BreakerThreshold: 3, Now: newBreakerClock().Now})
+			c := newClient(t, s.fake, upstream.Options{Retries: -1, BreakerThreshold: 3, Now: newClock().Now})
 			for _, st := range tc.statuses {
 				s.status.Store(int32(st))
 				_, _ = c.Balance(t.Context(), testKey)
@@ -162,7 +158,7 @@ func TestBreakerTransportFailures(t *testing.T) {
 		srv.Close()
 		var attempts atomic.Int32
 		c, err := upstream.New(base, upstream.Options{
-			Backoff: time.Millisecond, Retries: 10, BreakerThreshold: 3, Now: newBreakerClock().Now,
+			Backoff: time.Millisecond, Retries: 10, BreakerThreshold: 3, Now: newClock().Now,
 			WrapTransport: func(next http.RoundTripper) http.RoundTripper {
 				return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 					attempts.Add(1)
@@ -189,7 +185,7 @@ func TestBreakerTransportFailures(t *testing.T) {
 	})
 	t.Run("reset", func(t *testing.T) {
 		f := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) { reset(t, w) })
-		c := newClient(t, f, upstream.Options{Retries: 10, BreakerThreshold: 4, Now: newBreakerClock().Now,
+		c := newClient(t, f, upstream.Options{Retries: 10, BreakerThreshold: 4, Now: newClock().Now,
 			Transport: &http.Transport{DisableKeepAlives: true}})
 		_, err := c.Balance(t.Context(), testKey)
 		var te *upstream.TransportError
@@ -208,7 +204,7 @@ func TestBreakerTransportFailures(t *testing.T) {
 		// A backoff of 4s jitters to at least 2s: a call that returns much
 		// sooner did not sleep before finding the breaker open.
 		c := newClient(t, s.fake, upstream.Options{Retries: 5, BreakerThreshold: 1, Backoff: 4 * time.Second,
-			Timeout: time.Minute, Now: newBreakerClock().Now})
+			Timeout: time.Minute, Now: newClock().Now})
 		start := time.Now()
 		_, err := c.Balance(t.Context(), testKey)
 		if !errors.Is(err, &upstream.APIError{Status: 503}) {
@@ -244,7 +240,7 @@ func TestBreakerOneProbe(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	clock := newBreakerClock()
+	clock := newClock()
 	c := newClient(t, f, upstream.Options{Retries: -1, BreakerThreshold: 1, BreakerCooldown: time.Second, Now: clock.Now})
 	if _, err := c.Balance(t.Context(), testKey); err == nil {
 		t.Fatal("the 503 succeeded")
@@ -313,7 +309,7 @@ func TestBreakerStaleSuccess(t *testing.T) {
 		}
 		writeJSON(w, 503, []byte(`{"error":"internal","message":"down"}`))
 	})
-	c := newClient(t, f, upstream.Options{Retries: -1, BreakerThreshold: 1, Now: newBreakerClock().Now})
+	c := newClient(t, f, upstream.Options{Retries: -1, BreakerThreshold: 1, Now: newClock().Now})
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.Balance(t.Context(), testKey)
@@ -350,7 +346,7 @@ func TestBreakerStaleFailure(t *testing.T) {
 			writeJSON(w, 200, body)
 		}
 	})
-	clock := newBreakerClock()
+	clock := newClock()
 	c := newClient(t, f, upstream.Options{Retries: -1, BreakerThreshold: 1, BreakerCooldown: time.Second, Now: clock.Now})
 	errA := make(chan error, 1)
 	go func() {
@@ -549,7 +545,7 @@ func TestNotSentAfterSilentRetry(t *testing.T) {
 // one of the client's typed errors.
 func TestBreakerConcurrent(t *testing.T) {
 	s := newSwitchable(t)
-	clock := newBreakerClock()
+	clock := newClock()
 	c := newClient(t, s.fake, upstream.Options{Retries: 1, BreakerThreshold: 3, BreakerCooldown: time.Second, Now: clock.Now})
 	var wg sync.WaitGroup
 	for g := range 8 {

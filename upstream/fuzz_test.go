@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smsbulk/smsbulk-shim/translate"
 	"github.com/smsbulk/smsbulk-shim/upstream"
@@ -21,7 +20,7 @@ func cannedClient(tb testing.TB, answer func() *http.Response) *upstream.Client 
 	tb.Helper()
 	c, err := upstream.New("http://native.test/api/v1", upstream.Options{
 		Retries: -1, BreakerThreshold: -1, MaxBodyBytes: 4096,
-		Now:       func() time.Time { return time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC) },
+		Now:       newClock().Now,
 		Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) { resp := answer(); resp.Request = r; return resp, nil }),
 	})
 	if err != nil {

@@ -12,7 +12,8 @@ import (
 // TestAPIErrors checks that every non-2xx answer becomes an *APIError with
 // the fields of the contract, and is not retried unless it is a 502-504.
 func TestAPIErrors(t *testing.T) {
-	now := time.Date(2025, 11, 25, 10, 0, 0, 0, time.UTC)
+	clk := newClock()
+	now := clk.Now()
 	tests := []struct {
 		name     string
 		status   int
@@ -95,7 +96,7 @@ func TestAPIErrors(t *testing.T) {
 				}
 				writeJSON(w, tc.status, []byte(tc.body))
 			})
-			c := newClient(t, f, upstream.Options{Now: func() time.Time { return now }})
+			c := newClient(t, f, upstream.Options{Now: clk.Now})
 			_, err := c.Buy(t.Context(), testKey, upstream.BuyRequest{ServiceCode: "wa", CountryISO: "TR"}, "")
 			noKeyIn(t, err)
 			var ae *upstream.APIError

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,30 +14,12 @@ import (
 // poorKey is a sandbox key whose wallet cannot pay for a 0.50 number.
 const poorKey = "smsbulk_test_poor"
 
-// testClock is a fake clock the tests move by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // sandboxEnv is a sandbox on loopback with two clients: one whose every
 // exchange is validated against openapi.yaml, and one without validation for
 // the faults that break the contract on purpose.
 type sandboxEnv struct {
 	sb    *sandbox.Sandbox
-	clock *testClock
+	clock *clock
 	keys  map[string]string
 	c     *upstream.Client // validated
 	vt    *validatingTransport
@@ -50,7 +31,7 @@ const smsDelay = 30 * time.Second
 func newSandboxEnv(tb testing.TB, cfg sandbox.Config) *sandboxEnv {
 	tb.Helper()
 	e := &sandboxEnv{
-		clock: &testClock{t: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)},
+		clock: newClock(),
 		keys:  map[string]string{testKey: "100.00", poorKey: "0.20"},
 	}
 	cfg.Keys = e.keys
