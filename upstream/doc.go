@@ -61,6 +61,13 @@
 // at the Idempotency-Key), the call fails with a *TransportError that does
 // not wrap that *APIError: the first attempt may have acted.
 //
+// EffectOf turns any error of a call into the one verdict on what the call
+// did: EffectUnknown (it may have acted), EffectNoneThisCall (it certainly
+// did nothing, but says nothing of an earlier call with the same
+// Idempotency-Key) or EffectNoneUnderKey (the backend said no: nothing
+// exists under the key). Callers decide "did this purchase happen?" with it,
+// never from statuses.
+//
 // A circuit breaker, shared by every call of a Client, stops sending after
 // Options.BreakerThreshold failed attempts in a row (transport failures and
 // 5xx; any other answer, 429 included, shows the backend is up): for
