@@ -562,6 +562,10 @@ func TestBreakerConcurrent(t *testing.T) {
 					t.Errorf("untyped error %v (%T)", err, err)
 					return
 				}
+				if st := c.BreakerState(); st > upstream.BreakerHalfOpen {
+					t.Errorf("state %s", st)
+					return
+				}
 			}
 		})
 	}
@@ -570,5 +574,106 @@ func TestBreakerConcurrent(t *testing.T) {
 	clock.Advance(time.Second)
 	if _, err := c.Balance(t.Context(), testKey); err != nil {
 		t.Fatalf("after the storm, with the backend up: %v", err)
+	}
+}
+
+// TestBreakerState follows BreakerState through every change of state, with
+// a fake clock, and checks that a probe in flight reads half-open.
+func TestBreakerState(t *testing.T) {
+	t.Parallel()
+	s := newSwitchable(t)
+	clock := newClock()
+	c := newClient(t, s.fake, upstream.Options{Retries: -1, BreakerThreshold: 2, BreakerCooldown: time.Second, Now: clock.Now})
+	want := func(step string, st upstream.BreakerState) {
+		t.Helper()
+		if got := c.BreakerState(); got != st {
+			t.Fatalf("%s: state %s, want %s", step, got, st)
+		}
+	}
+	balance := func() { _, _ = c.Balance(t.Context(), testKey) }
+
+	want("new", upstream.BreakerClosed)
+	s.status.Store(503)
+	balance()
+	want("one failure", upstream.BreakerClosed)
+	s.status.Store(404)
+	balance()
+	balance()
+	want("4xx answers", upstream.BreakerClosed)
+	s.status.Store(503)
+	balance()
+	balance()
+	want("threshold failures", upstream.BreakerOpen)
+	clock.Advance(999 * time.Millisecond)
+	want("cooldown not over", upstream.BreakerOpen)
+	clock.Advance(time.Millisecond)
+	want("cooldown over, no call yet", upstream.BreakerHalfOpen)
+	balance()
+	want("failed probe", upstream.BreakerOpen)
+	clock.Advance(time.Second)
+	s.status.Store(0)
+	balance()
+	want("good probe", upstream.BreakerClosed)
+
+}
+
+// TestBreakerStateProbe checks that the breaker reads half-open while its
+// probe is in flight, and closed once the probe got its answer.
+func TestBreakerStateProbe(t *testing.T) {
+	t.Parallel()
+	inFlight, release := make(chan struct{}), make(chan struct{})
+	body := fixture(t, "balance.json")
+	f := newFake(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n == 0 {
+			writeJSON(w, 503, []byte(`{"error":"internal","message":"down"}`))
+			return
+		}
+		close(inFlight)
+		<-release
+		writeJSON(w, 200, body)
+	})
+	clock := newClock()
+	c := newClient(t, f, upstream.Options{Retries: -1, BreakerThreshold: 1, BreakerCooldown: time.Second, Now: clock.Now})
+	if _, err := c.Balance(t.Context(), testKey); err == nil {
+		t.Fatal("the 503 succeeded")
+	}
+	clock.Advance(time.Second)
+	done := make(chan error)
+	go func() {
+		_, err := c.Balance(t.Context(), testKey)
+		done <- err
+	}()
+	<-inFlight
+	if got := c.BreakerState(); got != upstream.BreakerHalfOpen {
+		t.Errorf("probe in flight: state %s, want half-open", got)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	if got := c.BreakerState(); got != upstream.BreakerClosed {
+		t.Errorf("after the probe: state %s, want closed", got)
+	}
+}
+
+// TestBreakerStateOff checks that a client without a breaker is always
+// closed, and the names of the states.
+func TestBreakerStateOff(t *testing.T) {
+	t.Parallel()
+	s := newSwitchable(t)
+	s.status.Store(503)
+	c := newClient(t, s.fake, upstream.Options{Retries: -1, BreakerThreshold: -1})
+	for range 10 {
+		_, _ = c.Balance(t.Context(), testKey)
+	}
+	if got := c.BreakerState(); got != upstream.BreakerClosed {
+		t.Errorf("breaker off: state %s, want closed", got)
+	}
+	for st, want := range map[upstream.BreakerState]string{
+		upstream.BreakerClosed: "closed", upstream.BreakerOpen: "open", upstream.BreakerHalfOpen: "half-open", upstream.BreakerState(7): "BreakerState(7)",
+	} {
+		if got := st.String(); got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
 	}
 }
