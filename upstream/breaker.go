@@ -207,12 +207,20 @@ func (b *breaker) set(s BreakerState) {
 
 // outcomeOf classifies the error of one attempt for the breaker. parentErr
 // is the caller's context error: when the caller went away, the attempt
-// says nothing about the backend.
-func outcomeOf(err, parentErr error) outcome {
+// says nothing about the backend. catalog marks an attempt of a catalog
+// call: a 2xx body it cannot use (larger than Options.MaxCatalogBodyBytes,
+// or not the contract's JSON) is an answer, but one about the catalog
+// alone, so it is neutral: it neither opens the breaker that guards
+// purchases and polling nor closes it.
+func outcomeOf(err, parentErr error, catalog bool) outcome {
 	if err == nil {
 		return up
 	}
 	if parentErr != nil {
+		return neutral
+	}
+	var bb *badBodyError
+	if catalog && (errors.As(err, &bb) || errors.Is(err, errBodyTooLarge)) {
 		return neutral
 	}
 	var ae *APIError

@@ -42,11 +42,12 @@
 //
 // A call that gets no usable answer (a dial error, a reset, a timeout, a 2xx
 // body that is not the contract's JSON or is larger than
-// Options.MaxBodyBytes) fails with a *TransportError; NotSent is true only
-// for a failed dial, DNS lookup or proxy CONNECT. An empty API key, or one no
-// header can carry, fails without a request as a 401 unauthorized *APIError,
-// the answer the backend gives for an unknown key. Redirects are not
-// followed (they would carry the key elsewhere); a 3xx is an *APIError.
+// Options.MaxBodyBytes, Options.MaxCatalogBodyBytes for the catalog calls)
+// fails with a *TransportError; NotSent is true only for a failed dial, DNS
+// lookup or proxy CONNECT. An empty API key, or one no header can carry,
+// fails without a request as a 401 unauthorized *APIError, the answer the
+// backend gives for an unknown key. Redirects are not followed (they would
+// carry the key elsewhere); a 3xx is an *APIError.
 //
 // A call is retried, at most Options.Retries times, after a *TransportError
 // (except an unreadable or oversized 2xx body, which the backend would send
@@ -70,9 +71,10 @@
 //
 // A circuit breaker, shared by every call of a Client, stops sending after
 // Options.BreakerThreshold failed attempts in a row (transport failures and
-// 5xx; any other answer, 429 included, shows the backend is up): for
-// Options.BreakerCooldown every call fails at once with a NotSent
-// *TransportError wrapping ErrCircuitOpen. Then one probe call at a time is
+// 5xx; any other answer, 429 included, shows the backend is up; a 2xx body
+// of a catalog call that is too large or not the contract's JSON fails that
+// call only and counts neither way): for Options.BreakerCooldown every call
+// fails at once with a NotSent *TransportError wrapping ErrCircuitOpen. Then one probe call at a time is
 // let through; its success closes the breaker, its failure opens it again.
 // Retries stop as soon as the breaker opens.
 //

@@ -19,6 +19,7 @@ const poorKey = "smsbulk_test_poor"
 // the faults that break the contract on purpose.
 type sandboxEnv struct {
 	sb    *sandbox.Sandbox
+	url   string // the native base URL
 	clock *clock
 	keys  map[string]string
 	c     *upstream.Client // validated
@@ -45,13 +46,14 @@ func newSandboxEnv(tb testing.TB, cfg sandbox.Config) *sandboxEnv {
 	e.sb = sb
 	srv := httptest.NewServer(sb)
 	tb.Cleanup(srv.Close)
+	e.url = srv.URL + "/api/v1"
 	wrap, vt := withValidation(tb)
 	e.vt = vt
 	opt := upstream.Options{Backoff: time.Millisecond, WrapTransport: wrap}
-	if e.c, err = upstream.New(srv.URL+"/api/v1", opt); err != nil {
+	if e.c, err = upstream.New(e.url, opt); err != nil {
 		tb.Fatal(err)
 	}
-	if e.raw, err = upstream.New(srv.URL+"/api/v1", upstream.Options{Backoff: time.Millisecond}); err != nil {
+	if e.raw, err = upstream.New(e.url, upstream.Options{Backoff: time.Millisecond}); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
