@@ -1,9 +1,10 @@
 // Package upstream is the typed client of the native SMSBulk JSON API
 // (https://smsbulk.net/api/v1) and the one place that holds this project's
-// [contract] about it: the parts SMSBulk does not publish. openapi.yaml
-// (embedded as OpenAPISpec) writes the whole contract down; the client and
-// the sandbox backend in upstream/sandbox are both tested against it. A
-// backend that differs changes this package only.
+// [contract] about it: the parts SMSBulk does not publish.
+// internal/contract/openapi.yaml writes the whole contract down; the tests of
+// the client and of the sandbox backend in upstream/sandbox check every
+// exchange against it (the binary does not carry it). A backend that
+// differs changes this package only.
 //
 // It is not the legacy handler_api.php front end (package shim) and does no
 // legacy mapping (package translate). It stores no API key: every call takes

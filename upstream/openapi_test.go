@@ -14,13 +14,13 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"github.com/smsbulk/smsbulk-shim/upstream"
+	"github.com/smsbulk/smsbulk-shim/upstream/internal/contract"
 )
 
 // TestOpenAPISpec checks that openapi.yaml loads, validates and describes
 // every call of the contract with its errors.
 func TestOpenAPISpec(t *testing.T) {
-	doc, err := upstream.LoadOpenAPI()
+	doc, err := contract.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ type validator struct {
 
 func newValidator(tb testing.TB) *validator {
 	tb.Helper()
-	doc, err := upstream.LoadOpenAPI()
+	doc, err := contract.Load()
 	if err != nil {
 		tb.Fatal(err)
 	}
