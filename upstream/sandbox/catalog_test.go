@@ -1,6 +1,10 @@
 package sandbox
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -85,5 +89,33 @@ func TestCursor(t *testing.T) {
 		if _, ok := parseCursor(bad); ok {
 			t.Errorf("cursor %q accepted", bad)
 		}
+	}
+}
+
+// TestDataCopies checks that the embedded tables are byte-for-byte copies
+// of the project's tables they were copied from, so that the sandbox sells
+// what the shim knows.
+func TestDataCopies(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ copy, original string }{
+		{"data/countries.csv", "../../countries/countries.csv"},
+		{"data/services.csv", "../../translate/services.csv"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.copy, func(t *testing.T) {
+			t.Parallel()
+			got, err := data.ReadFile(tc.copy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := os.ReadFile(filepath.FromSlash(tc.original))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from %s; copy it again: cp %s upstream/sandbox/%s", tc.copy, tc.original,
+					strings.TrimPrefix(tc.original, "../../"), tc.copy)
+			}
+		})
 	}
 }
