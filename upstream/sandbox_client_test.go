@@ -11,8 +11,12 @@ import (
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
 
-// poorKey is a sandbox key whose wallet cannot pay for a 0.50 number.
-const poorKey = "smsbulk_test_poor"
+// poorKey is a sandbox key whose wallet cannot pay for a 0.50 number;
+// otherKey is a second key with money.
+const (
+	poorKey  = "smsbulk_test_poor"
+	otherKey = "smsbulk_test_other"
+)
 
 // sandboxEnv is a sandbox on loopback with two clients: one whose every
 // exchange is validated against openapi.yaml, and one without validation for
@@ -33,7 +37,7 @@ func newSandboxEnv(tb testing.TB, cfg sandbox.Config) *sandboxEnv {
 	tb.Helper()
 	e := &sandboxEnv{
 		clock: newClock(),
-		keys:  map[string]string{testKey: "100.00", poorKey: "0.20"},
+		keys:  map[string]string{testKey: "100.00", poorKey: "0.20", otherKey: "10.00"},
 	}
 	cfg.Keys = e.keys
 	cfg.Now = e.clock.Now
