@@ -58,6 +58,7 @@ func wantOpen(tb testing.TB, err error) {
 // until the cooldown ends, a failed probe opens it again, a good one closes
 // it.
 func TestBreakerOpensAndRecovers(t *testing.T) {
+	t.Parallel()
 	s := newSwitchable(t)
 	clock := newClock()
 	c := newClient(t, s.fake, upstream.Options{Retries: -1, BreakerThreshold: 3, BreakerCooldown: 5 * time.Second, Now: clock.Now})
@@ -112,6 +113,7 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 // transport failures do; 429 and other 4xx answers show the backend is up
 // and reset the count.
 func TestBreakerCounts(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		statuses []int // one call each; 0 is a 200
@@ -128,6 +130,7 @@ func TestBreakerCounts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := newSwitchable(t)
 			c := newClient(t, s.fake, upstream.Options{Retries: -1, BreakerThreshold: 3, Now: newClock().Now})
 			for _, st := range tc.statuses {
@@ -152,7 +155,9 @@ func TestBreakerCounts(t *testing.T) {
 // and that the retries of one call stop as soon as the breaker opens
 // instead of hammering it.
 func TestBreakerTransportFailures(t *testing.T) {
+	t.Parallel()
 	t.Run("closed port", func(t *testing.T) {
+		t.Parallel()
 		srv := httptest.NewServer(http.NotFoundHandler())
 		base := srv.URL + "/api/v1"
 		srv.Close()
@@ -184,6 +189,7 @@ func TestBreakerTransportFailures(t *testing.T) {
 		}
 	})
 	t.Run("reset", func(t *testing.T) {
+		t.Parallel()
 		f := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) { reset(t, w) })
 		c := newClient(t, f, upstream.Options{Retries: 10, BreakerThreshold: 4, Now: newClock().Now,
 			Transport: &http.Transport{DisableKeepAlives: true}})
@@ -199,6 +205,7 @@ func TestBreakerTransportFailures(t *testing.T) {
 		wantOpen(t, err)
 	})
 	t.Run("no backoff on an open breaker", func(t *testing.T) {
+		t.Parallel()
 		s := newSwitchable(t)
 		s.status.Store(503)
 		// A backoff of 4s jitters to at least 2s: a call that returns much
@@ -223,6 +230,7 @@ func TestBreakerTransportFailures(t *testing.T) {
 // through while the others fail at once, and that a probe cut short by its
 // caller hands the probe to the next caller.
 func TestBreakerOneProbe(t *testing.T) {
+	t.Parallel()
 	arrived := make(chan struct{}, 16)
 	release := make(chan struct{})
 	var down atomic.Bool
@@ -297,6 +305,7 @@ func TestBreakerOneProbe(t *testing.T) {
 // TestBreakerStaleSuccess checks that an answer to a request sent before
 // the breaker opened does not close it.
 func TestBreakerStaleSuccess(t *testing.T) {
+	t.Parallel()
 	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})
 	body := fixture(t, "balance.json")
@@ -331,6 +340,7 @@ func TestBreakerStaleSuccess(t *testing.T) {
 // the breaker opened does not count again: it neither extends the cooldown
 // nor keeps the probe out.
 func TestBreakerStaleFailure(t *testing.T) {
+	t.Parallel()
 	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})
 	body := fixture(t, "balance.json")
@@ -370,6 +380,7 @@ func TestBreakerStaleFailure(t *testing.T) {
 
 // TestBreakerOff checks that a negative threshold turns the breaker off.
 func TestBreakerOff(t *testing.T) {
+	t.Parallel()
 	s := newSwitchable(t)
 	s.status.Store(503)
 	c := newClient(t, s.fake, upstream.Options{Retries: -1, BreakerThreshold: -1})
@@ -387,6 +398,7 @@ func TestBreakerOff(t *testing.T) {
 // reached the backend is never reported NotSent, even when its last attempt
 // failed to dial.
 func TestNotSentAcrossAttempts(t *testing.T) {
+	t.Parallel()
 	var n atomic.Int32
 	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if n.Add(1) == 1 {
@@ -415,6 +427,7 @@ func TestNotSentAcrossAttempts(t *testing.T) {
 // disagree: a 4xx answer to a POST retried after an attempt whose effect is
 // unknown must not read as "nothing happened".
 func TestOutcomeAcrossAttempts(t *testing.T) {
+	t.Parallel()
 	type step = func(*http.Request) (*http.Response, error) // one attempt's fate
 	broken := func(*http.Request) (*http.Response, error) { return nil, io.ErrUnexpectedEOF }
 	refused := func(*http.Request) (*http.Response, error) {
@@ -445,6 +458,7 @@ func TestOutcomeAcrossAttempts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var n atomic.Int32
 			rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 				i := int(n.Add(1)) - 1
@@ -490,6 +504,7 @@ func TestOutcomeAcrossAttempts(t *testing.T) {
 // transport on a new connection; when that dial fails, the call must still
 // say the request may have been sent.
 func TestNotSentAfterSilentRetry(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -544,6 +559,7 @@ func TestNotSentAfterSilentRetry(t *testing.T) {
 // backend flips between up and down; run with -race. Every error must be
 // one of the client's typed errors.
 func TestBreakerConcurrent(t *testing.T) {
+	t.Parallel()
 	s := newSwitchable(t)
 	clock := newClock()
 	c := newClient(t, s.fake, upstream.Options{Retries: 1, BreakerThreshold: 3, BreakerCooldown: time.Second, Now: clock.Now})

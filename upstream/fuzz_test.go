@@ -198,6 +198,7 @@ func lowerASCII(s string) string {
 // a backend that echoes the key as its error code put the key into error
 // text. Contract codes stay, however short the key.
 func TestKeyEchoedByBackend(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, key, body string
 		wantCode        string
@@ -212,6 +213,7 @@ func TestKeyEchoedByBackend(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			c := cannedClient(t, func() *http.Response {
 				return &http.Response{StatusCode: 409, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(tc.body))}
 			})

@@ -20,6 +20,7 @@ import (
 // TestOpenAPISpec checks that openapi.yaml loads, validates and describes
 // every call of the contract with its errors.
 func TestOpenAPISpec(t *testing.T) {
+	t.Parallel()
 	doc, err := contract.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +101,7 @@ func TestOpenAPISpec(t *testing.T) {
 // TestFixturesMatchContract checks that the shared JSON fixtures and the
 // error bodies the tests use are answers the contract allows.
 func TestFixturesMatchContract(t *testing.T) {
+	t.Parallel()
 	v := newValidator(t)
 	tests := []struct {
 		method, path string

@@ -12,6 +12,7 @@ import (
 // TestAPIErrors checks that every non-2xx answer becomes an *APIError with
 // the fields of the contract, and is not retried unless it is a 502-504.
 func TestAPIErrors(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	now := clk.Now()
 	tests := []struct {
@@ -90,6 +91,7 @@ func TestAPIErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
 				for k, v := range tc.header {
 					w.Header().Set(k, v)
@@ -121,6 +123,7 @@ func TestAPIErrors(t *testing.T) {
 
 // TestAPIErrorIs checks that callers can branch on codes with errors.Is.
 func TestAPIErrorIs(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
 		writeJSON(w, 409, []byte(`{"error":"Out_Of_Stock","message":"none"}`))
 	})

@@ -71,6 +71,7 @@ func newSandboxEnv(tb testing.TB, cfg sandbox.Config) *sandboxEnv {
 // TestSandboxLifecycle runs every client method against the sandbox, with
 // every exchange validated against openapi.yaml.
 func TestSandboxLifecycle(t *testing.T) {
+	t.Parallel()
 	e := newSandboxEnv(t, sandbox.Config{})
 	ctx := t.Context()
 	c := e.c
@@ -202,6 +203,7 @@ func containsService(ss []upstream.Service, code string) bool {
 // TestSandboxErrors checks the sandbox's error answers as the client turns
 // them into *APIError, each answer validated against openapi.yaml.
 func TestSandboxErrors(t *testing.T) {
+	t.Parallel()
 	e := newSandboxEnv(t, sandbox.Config{})
 	ctx := t.Context()
 	done, err := e.c.Buy(ctx, testKey, upstream.BuyRequest{ServiceCode: "wa", CountryISO: "TR"}, "")
@@ -275,6 +277,7 @@ func TestSandboxErrors(t *testing.T) {
 // TestSandboxIdempotentRetry checks that a purchase or a cancel whose answer
 // is lost is retried with the same Idempotency-Key and acts once.
 func TestSandboxIdempotentRetry(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		route string
@@ -287,6 +290,7 @@ func TestSandboxIdempotentRetry(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newSandboxEnv(t, sandbox.Config{})
 			ctx := t.Context()
 			var bought upstream.Activation
@@ -335,6 +339,7 @@ func TestSandboxIdempotentRetry(t *testing.T) {
 // the client cannot read: calling Buy again with its own Idempotency-Key
 // returns the first purchase instead of buying again.
 func TestSandboxReplayWithCallerKey(t *testing.T) {
+	t.Parallel()
 	e := newSandboxEnv(t, sandbox.Config{})
 	ctx := t.Context()
 	req := upstream.BuyRequest{ServiceCode: "wa", CountryISO: "TR"}
@@ -360,7 +365,9 @@ func TestSandboxReplayWithCallerKey(t *testing.T) {
 // TestSandboxRetries checks retries on 5xx faults and that a 429 is not
 // retried.
 func TestSandboxRetries(t *testing.T) {
+	t.Parallel()
 	t.Run("503 then answer", func(t *testing.T) {
+		t.Parallel()
 		e := newSandboxEnv(t, sandbox.Config{})
 		e.sb.InjectFault(sandbox.RouteBalance, "status=503", 2)
 		bal, err := e.c.Balance(t.Context(), testKey)
@@ -372,6 +379,7 @@ func TestSandboxRetries(t *testing.T) {
 		}
 	})
 	t.Run("503 every time", func(t *testing.T) {
+		t.Parallel()
 		e := newSandboxEnv(t, sandbox.Config{})
 		e.sb.InjectFault(sandbox.RouteCountries, "status=503", 10)
 		_, err := e.c.Countries(t.Context(), testKey)
@@ -383,6 +391,7 @@ func TestSandboxRetries(t *testing.T) {
 		}
 	})
 	t.Run("500 not retried", func(t *testing.T) {
+		t.Parallel()
 		e := newSandboxEnv(t, sandbox.Config{})
 		e.sb.InjectFault(sandbox.RouteServices, "status=500", 10)
 		_, err := e.c.Services(t.Context(), testKey)
@@ -394,6 +403,7 @@ func TestSandboxRetries(t *testing.T) {
 		}
 	})
 	t.Run("rate limited", func(t *testing.T) {
+		t.Parallel()
 		e := newSandboxEnv(t, sandbox.Config{RateLimit: 2})
 		for range 2 {
 			if _, err := e.c.Balance(t.Context(), testKey); err != nil {

@@ -9,6 +9,7 @@ import (
 )
 
 func TestCatalogOffers(t *testing.T) {
+	t.Parallel()
 	c, err := loadCatalog()
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +37,7 @@ func TestCatalogOffers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cents, stock := c.base(idx(tc.iso, tc.code))
 			if stock != tc.stock || (tc.checkCents && cents != tc.cents) {
 				t.Errorf("got %d cents, stock %d; want %d, %d", cents, stock, tc.cents, tc.stock)
@@ -58,6 +60,7 @@ func TestCatalogOffers(t *testing.T) {
 }
 
 func TestFormatCents(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   int64
 		want string
@@ -70,6 +73,7 @@ func TestFormatCents(t *testing.T) {
 }
 
 func TestTitleSlug(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{{"niue", "Niue"}, {"south-africa", "South Africa"}, {"", ""}}
 	for _, tc := range tests {
 		if got := titleSlug(tc.in); got != tc.want {
@@ -79,6 +83,7 @@ func TestTitleSlug(t *testing.T) {
 }
 
 func TestCursor(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{0, 1, 99, 123456} {
 		got, ok := parseCursor(formatCursor(n))
 		if !ok || got != n {
