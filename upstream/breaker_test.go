@@ -392,6 +392,9 @@ func TestBreakerOff(t *testing.T) {
 	if n := len(s.requests()); n != 20 {
 		t.Fatalf("%d requests, want 20", n)
 	}
+	if got := c.BreakerState(); got != upstream.BreakerClosed {
+		t.Errorf("breaker off: state %s, want closed", got)
+	}
 }
 
 // TestNotSentAcrossAttempts checks that a call whose first attempt may have
@@ -672,19 +675,8 @@ func TestBreakerStateProbe(t *testing.T) {
 	}
 }
 
-// TestBreakerStateOff checks that a client without a breaker is always
-// closed, and the names of the states.
-func TestBreakerStateOff(t *testing.T) {
+func TestBreakerStateString(t *testing.T) {
 	t.Parallel()
-	s := newSwitchable(t)
-	s.status.Store(503)
-	c := newClient(t, s.fake, upstream.Options{Retries: -1, BreakerThreshold: -1})
-	for range 10 {
-		_, _ = c.Balance(t.Context(), testKey)
-	}
-	if got := c.BreakerState(); got != upstream.BreakerClosed {
-		t.Errorf("breaker off: state %s, want closed", got)
-	}
 	for st, want := range map[upstream.BreakerState]string{
 		upstream.BreakerClosed: "closed", upstream.BreakerOpen: "open", upstream.BreakerHalfOpen: "half-open", upstream.BreakerState(7): "BreakerState(7)",
 	} {

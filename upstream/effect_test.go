@@ -230,57 +230,48 @@ func TestEffectOfReplay(t *testing.T) {
 // context ends, the breaker, and errors of other packages.
 func TestEffectOfOther(t *testing.T) {
 	t.Parallel()
-	t.Run("caller cancelled mid-call", func(t *testing.T) {
-		t.Parallel()
-		ctx, cancel := context.WithCancel(t.Context())
-		c := scripted(t, func(r *http.Request) (*http.Response, error) {
-			cancel()
-			<-r.Context().Done()
-			return nil, r.Context().Err()
+	ends := []struct {
+		name       string
+		cancel     bool          // the caller cancels once the request is out
+		timeout    time.Duration // of the caller's context; 0 for none
+		buyTimeout time.Duration
+		want       error
+	}{
+		{name: "caller cancelled mid-call", cancel: true, want: context.Canceled},
+		{name: "caller's deadline", timeout: 20 * time.Millisecond, want: context.DeadlineExceeded},
+		{name: "call's own timeout", buyTimeout: 20 * time.Millisecond, want: context.DeadlineExceeded},
+	}
+	for _, tc := range ends {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			if tc.timeout > 0 {
+				var stop context.CancelFunc
+				ctx, stop = context.WithTimeout(ctx, tc.timeout)
+				defer stop()
+			}
+			rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if tc.cancel {
+					cancel()
+				}
+				<-r.Context().Done()
+				return nil, r.Context().Err()
+			})
+			c, err := upstream.New("http://127.0.0.1:1/api/v1", upstream.Options{Transport: rt, Retries: -1, BuyTimeout: tc.buyTimeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = buyTR(ctx, c)
+			var te *upstream.TransportError
+			if !errors.Is(err, tc.want) || errors.As(err, &te) != (tc.buyTimeout > 0) {
+				t.Fatalf("err = %v (%T), want %v, in a *TransportError only for the call's own timeout", err, err, tc.want)
+			}
+			if got := upstream.EffectOf(err); got != upstream.EffectUnknown {
+				t.Errorf("EffectOf = %s, want unknown", got)
+			}
 		})
-		err := buyTR(ctx, c)
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("err = %v, want context.Canceled", err)
-		}
-		if got := upstream.EffectOf(err); got != upstream.EffectUnknown {
-			t.Errorf("EffectOf = %s, want unknown", got)
-		}
-	})
-	t.Run("caller's deadline", func(t *testing.T) {
-		t.Parallel()
-		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
-		defer cancel()
-		c := scripted(t, func(r *http.Request) (*http.Response, error) {
-			<-r.Context().Done()
-			return nil, r.Context().Err()
-		})
-		err := buyTR(ctx, c)
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("err = %v, want context.DeadlineExceeded", err)
-		}
-		if got := upstream.EffectOf(err); got != upstream.EffectUnknown {
-			t.Errorf("EffectOf = %s, want unknown", got)
-		}
-	})
-	t.Run("call's own timeout", func(t *testing.T) {
-		t.Parallel()
-		rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			<-r.Context().Done()
-			return nil, r.Context().Err()
-		})
-		c, err := upstream.New("http://127.0.0.1:1/api/v1", upstream.Options{Transport: rt, Retries: -1, BuyTimeout: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = buyTR(t.Context(), c)
-		var te *upstream.TransportError
-		if !errors.As(err, &te) || !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("err = %v (%T), want a *TransportError for the deadline", err, err)
-		}
-		if got := upstream.EffectOf(err); got != upstream.EffectUnknown {
-			t.Errorf("EffectOf = %s, want unknown", got)
-		}
-	})
+	}
 	t.Run("circuit open", func(t *testing.T) {
 		t.Parallel()
 		rt := roundTripFunc(busy)
