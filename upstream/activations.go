@@ -89,14 +89,23 @@ func (c *Client) activationCall(ctx context.Context, apiKey, op, method, id, act
 	return call(ctx, c, apiKey, r, validActivation)
 }
 
+// MaxListLimit is the largest page ListActive asks for, the contract's
+// maximum.
+const MaxListLimit = 1000
+
 // ListActive returns one page of the key's active activations
-// (GET /activations?status=ACTIVE). cursor "" asks for the first page, else
-// it is the NextCursor of the page before; limit <= 0 lets the backend choose
-// (100 by contract).
+// (GET /activations?status=ACTIVE), oldest first. cursor "" asks for the
+// first page, else it is the NextCursor of the page before; limit <= 0 lets
+// the backend choose (100 by contract), and a limit above MaxListLimit asks
+// for MaxListLimit. To list them all, call again with *NextCursor until it
+// is nil; an activation that ends meanwhile may be left out, one bought
+// meanwhile comes on a later page. A page whose NextCursor is "" is not the
+// contract's (it would lead back to the first page) and fails as an
+// unusable body.
 func (c *Client) ListActive(ctx context.Context, apiKey, cursor string, limit int) (ActivationList, error) {
 	q := url.Values{"status": {"ACTIVE"}}
 	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
+		q.Set("limit", strconv.Itoa(min(limit, MaxListLimit)))
 	}
 	if cursor != "" {
 		q.Set("cursor", cursor)
@@ -105,6 +114,9 @@ func (c *Client) ListActive(ctx context.Context, apiKey, cursor string, limit in
 	return call(ctx, c, apiKey, r, func(l *ActivationList) error {
 		if l.Activations == nil {
 			return errors.New("activations missing")
+		}
+		if l.NextCursor != nil && *l.NextCursor == "" {
+			return errors.New("next cursor empty")
 		}
 		for i := range l.Activations {
 			if err := validActivation(&l.Activations[i]); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/smsbulk/smsbulk-shim/upstream"
+	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
 
 // BenchmarkBalance measures one GET /wallet/balance over a kept-alive
@@ -26,6 +27,19 @@ func BenchmarkBalance(b *testing.B) {
 		bal, err := c.Balance(ctx, testKey)
 		if err != nil || bal.Balance != "42.50" {
 			b.Fatalf("got %+v, %v", bal, err)
+		}
+	}
+}
+
+// BenchmarkOffersAll measures the unfiltered offer list of the sandbox
+// (every country x service, about 7 MB) over loopback, decoding included.
+func BenchmarkOffersAll(b *testing.B) {
+	e := newSandboxEnv(b, sandbox.Config{})
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.raw.Offers(ctx, testKey, upstream.OfferFilter{}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -13,12 +14,44 @@ import (
 // set: errors.Is(err, ErrCircuitOpen) tells it apart.
 var ErrCircuitOpen = errors.New("circuit breaker open: the backend is failing, request not sent")
 
-// The breaker's states.
+// BreakerState is the state of a Client's circuit breaker, the one source
+// of "is the backend up?".
+type BreakerState uint8
+
 const (
-	closed   = iota // requests flow; consecutive failures are counted
-	open            // requests are refused until the cooldown ends
-	halfOpen        // one probe at a time decides between closed and open
+	// BreakerClosed: calls flow and failed attempts in a row are counted.
+	// A Client whose breaker is off is always BreakerClosed.
+	BreakerClosed BreakerState = iota
+	// BreakerOpen: the backend failed Options.BreakerThreshold attempts in a
+	// row and the cooldown has not passed; every call fails at once with
+	// ErrCircuitOpen.
+	BreakerOpen
+	// BreakerHalfOpen: the cooldown has passed; the next call is let
+	// through as the one probe whose outcome closes or reopens the breaker
+	// (calls made while it is in flight are refused).
+	BreakerHalfOpen
 )
+
+// String returns "closed", "open" or "half-open".
+func (s BreakerState) String() string {
+	switch s {
+	case BreakerClosed:
+		return "closed"
+	case BreakerOpen:
+		return "open"
+	case BreakerHalfOpen:
+		return "half-open"
+	}
+	return "BreakerState(" + strconv.Itoa(int(s)) + ")"
+}
+
+// BreakerState returns the state of c's circuit breaker now: BreakerOpen
+// while calls are refused for the cooldown, BreakerHalfOpen once the
+// cooldown has passed (even before a probe was made), BreakerClosed
+// otherwise and always when the breaker is off. It makes no request, takes
+// one uncontended lock and reads the clock; it is safe for concurrent use.
+// Readiness checks should call it rather than track the outcome of calls.
+func (c *Client) BreakerState() BreakerState { return c.breaker.current() }
 
 // outcome is what one attempt says about the backend.
 type outcome uint8
@@ -51,7 +84,7 @@ type breaker struct {
 	now       func() time.Time
 
 	mu       sync.Mutex
-	state    int
+	state    BreakerState
 	failures int       // consecutive down outcomes while closed
 	until    time.Time // end of the cooldown while open
 	probing  bool      // a probe is in flight while half-open
@@ -82,13 +115,13 @@ func (b *breaker) allow() (ticket, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch b.state {
-	case open:
+	case BreakerOpen:
 		if b.now().Before(b.until) {
 			return ticket{}, false
 		}
-		b.set(halfOpen)
+		b.set(BreakerHalfOpen)
 		fallthrough
-	case halfOpen:
+	case BreakerHalfOpen:
 		if b.probing {
 			return ticket{}, false
 		}
@@ -107,12 +140,26 @@ func (b *breaker) refusing() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch b.state {
-	case open:
+	case BreakerOpen:
 		return b.now().Before(b.until)
-	case halfOpen:
+	case BreakerHalfOpen:
 		return b.probing
 	}
 	return false
+}
+
+// current is the state now, with an open breaker whose cooldown has passed
+// reported half-open. A nil *breaker is closed.
+func (b *breaker) current() BreakerState {
+	if b == nil {
+		return BreakerClosed
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == BreakerOpen && !b.now().Before(b.until) {
+		return BreakerHalfOpen
+	}
+	return b.state
 }
 
 // done records the outcome of an attempt admitted by allow.
@@ -128,9 +175,9 @@ func (b *breaker) done(t ticket, o outcome) {
 	if t.probe {
 		switch o {
 		case up:
-			b.set(closed)
+			b.set(BreakerClosed)
 		case down:
-			b.set(open)
+			b.set(BreakerOpen)
 		default:
 			b.probing = false
 		}
@@ -142,30 +189,38 @@ func (b *breaker) done(t ticket, o outcome) {
 	case down:
 		b.failures++
 		if b.failures >= b.threshold {
-			b.set(open)
+			b.set(BreakerOpen)
 		}
 	}
 }
 
 // set moves to state s and starts a new generation. The caller holds b.mu.
-func (b *breaker) set(s int) {
+func (b *breaker) set(s BreakerState) {
 	b.state = s
 	b.gen++
 	b.failures = 0
 	b.probing = false
-	if s == open {
+	if s == BreakerOpen {
 		b.until = b.now().Add(b.cooldown)
 	}
 }
 
 // outcomeOf classifies the error of one attempt for the breaker. parentErr
 // is the caller's context error: when the caller went away, the attempt
-// says nothing about the backend.
-func outcomeOf(err, parentErr error) outcome {
+// says nothing about the backend. catalog marks an attempt of a catalog
+// call: a 2xx body it cannot use (larger than Options.MaxCatalogBodyBytes,
+// or not the contract's JSON) is an answer, but one about the catalog
+// alone, so it is neutral: it neither opens the breaker that guards
+// purchases and polling nor closes it.
+func outcomeOf(err, parentErr error, catalog bool) outcome {
 	if err == nil {
 		return up
 	}
 	if parentErr != nil {
+		return neutral
+	}
+	var bb *badBodyError
+	if catalog && (errors.As(err, &bb) || errors.Is(err, errBodyTooLarge)) {
 		return neutral
 	}
 	var ae *APIError

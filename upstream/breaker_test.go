@@ -44,10 +44,6 @@ func newSwitchable(tb testing.TB) *switchable {
 	return s
 }
 
-func newBreakerClock() *testClock {
-	return &testClock{t: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)}
-}
-
 // wantOpen fails the test unless err is the breaker's refusal.
 func wantOpen(tb testing.TB, err error) {
 	tb.Helper()
@@ -62,8 +58,9 @@ func wantOpen(tb testing.TB, err error) {
 // until the cooldown ends, a failed probe opens it again, a good one closes
 // it.
 func TestBreakerOpensAndRecovers(t *testing.T) {
+	t.Parallel()
 	s := newSwitchable(t)
-	clock := newBreakerClock()
+	clock := newClock()
 	c := newClient(t, s.fake, upstream.Options{Retries: -1, BreakerThreshold: 3, BreakerCooldown: 5 * time.Second, Now: clock.Now})
 	s.status.Store(503)
 	sent := func() int { return len(s.requests()) }
@@ -116,6 +113,7 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 // transport failures do; 429 and other 4xx answers show the backend is up
 // and reset the count.
 func TestBreakerCounts(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		statuses []int // one call each; 0 is a 200
@@ -132,8 +130,9 @@ func TestBreakerCounts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := newSwitchable(t)
-			c := newClient(t, s.fake, upstream.Options{Retries: -1, BreakerThreshold: 3, Now: newBreakerClock().Now})
+			c := newClient(t, s.fake, upstream.Options{Retries: -1, BreakerThreshold: 3, Now: newClock().Now})
 			for _, st := range tc.statuses {
 				s.status.Store(int32(st))
 				_, _ = c.Balance(t.Context(), testKey)
@@ -156,13 +155,15 @@ func TestBreakerCounts(t *testing.T) {
 // and that the retries of one call stop as soon as the breaker opens
 // instead of hammering it.
 func TestBreakerTransportFailures(t *testing.T) {
+	t.Parallel()
 	t.Run("closed port", func(t *testing.T) {
+		t.Parallel()
 		srv := httptest.NewServer(http.NotFoundHandler())
 		base := srv.URL + "/api/v1"
 		srv.Close()
 		var attempts atomic.Int32
 		c, err := upstream.New(base, upstream.Options{
-			Backoff: time.Millisecond, Retries: 10, BreakerThreshold: 3, Now: newBreakerClock().Now,
+			Backoff: time.Millisecond, Retries: 10, BreakerThreshold: 3, Now: newClock().Now,
 			WrapTransport: func(next http.RoundTripper) http.RoundTripper {
 				return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 					attempts.Add(1)
@@ -188,8 +189,9 @@ func TestBreakerTransportFailures(t *testing.T) {
 		}
 	})
 	t.Run("reset", func(t *testing.T) {
+		t.Parallel()
 		f := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) { reset(t, w) })
-		c := newClient(t, f, upstream.Options{Retries: 10, BreakerThreshold: 4, Now: newBreakerClock().Now,
+		c := newClient(t, f, upstream.Options{Retries: 10, BreakerThreshold: 4, Now: newClock().Now,
 			Transport: &http.Transport{DisableKeepAlives: true}})
 		_, err := c.Balance(t.Context(), testKey)
 		var te *upstream.TransportError
@@ -203,12 +205,13 @@ func TestBreakerTransportFailures(t *testing.T) {
 		wantOpen(t, err)
 	})
 	t.Run("no backoff on an open breaker", func(t *testing.T) {
+		t.Parallel()
 		s := newSwitchable(t)
 		s.status.Store(503)
 		// A backoff of 4s jitters to at least 2s: a call that returns much
 		// sooner did not sleep before finding the breaker open.
 		c := newClient(t, s.fake, upstream.Options{Retries: 5, BreakerThreshold: 1, Backoff: 4 * time.Second,
-			Timeout: time.Minute, Now: newBreakerClock().Now})
+			Timeout: time.Minute, Now: newClock().Now})
 		start := time.Now()
 		_, err := c.Balance(t.Context(), testKey)
 		if !errors.Is(err, &upstream.APIError{Status: 503}) {
@@ -227,6 +230,7 @@ func TestBreakerTransportFailures(t *testing.T) {
 // through while the others fail at once, and that a probe cut short by its
 // caller hands the probe to the next caller.
 func TestBreakerOneProbe(t *testing.T) {
+	t.Parallel()
 	arrived := make(chan struct{}, 16)
 	release := make(chan struct{})
 	var down atomic.Bool
@@ -244,7 +248,7 @@ func TestBreakerOneProbe(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	clock := newBreakerClock()
+	clock := newClock()
 	c := newClient(t, f, upstream.Options{Retries: -1, BreakerThreshold: 1, BreakerCooldown: time.Second, Now: clock.Now})
 	if _, err := c.Balance(t.Context(), testKey); err == nil {
 		t.Fatal("the 503 succeeded")
@@ -301,6 +305,7 @@ func TestBreakerOneProbe(t *testing.T) {
 // TestBreakerStaleSuccess checks that an answer to a request sent before
 // the breaker opened does not close it.
 func TestBreakerStaleSuccess(t *testing.T) {
+	t.Parallel()
 	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})
 	body := fixture(t, "balance.json")
@@ -313,7 +318,7 @@ func TestBreakerStaleSuccess(t *testing.T) {
 		}
 		writeJSON(w, 503, []byte(`{"error":"internal","message":"down"}`))
 	})
-	c := newClient(t, f, upstream.Options{Retries: -1, BreakerThreshold: 1, Now: newBreakerClock().Now})
+	c := newClient(t, f, upstream.Options{Retries: -1, BreakerThreshold: 1, Now: newClock().Now})
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.Balance(t.Context(), testKey)
@@ -335,6 +340,7 @@ func TestBreakerStaleSuccess(t *testing.T) {
 // the breaker opened does not count again: it neither extends the cooldown
 // nor keeps the probe out.
 func TestBreakerStaleFailure(t *testing.T) {
+	t.Parallel()
 	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})
 	body := fixture(t, "balance.json")
@@ -350,7 +356,7 @@ func TestBreakerStaleFailure(t *testing.T) {
 			writeJSON(w, 200, body)
 		}
 	})
-	clock := newBreakerClock()
+	clock := newClock()
 	c := newClient(t, f, upstream.Options{Retries: -1, BreakerThreshold: 1, BreakerCooldown: time.Second, Now: clock.Now})
 	errA := make(chan error, 1)
 	go func() {
@@ -374,6 +380,7 @@ func TestBreakerStaleFailure(t *testing.T) {
 
 // TestBreakerOff checks that a negative threshold turns the breaker off.
 func TestBreakerOff(t *testing.T) {
+	t.Parallel()
 	s := newSwitchable(t)
 	s.status.Store(503)
 	c := newClient(t, s.fake, upstream.Options{Retries: -1, BreakerThreshold: -1})
@@ -385,12 +392,16 @@ func TestBreakerOff(t *testing.T) {
 	if n := len(s.requests()); n != 20 {
 		t.Fatalf("%d requests, want 20", n)
 	}
+	if got := c.BreakerState(); got != upstream.BreakerClosed {
+		t.Errorf("breaker off: state %s, want closed", got)
+	}
 }
 
 // TestNotSentAcrossAttempts checks that a call whose first attempt may have
 // reached the backend is never reported NotSent, even when its last attempt
 // failed to dial.
 func TestNotSentAcrossAttempts(t *testing.T) {
+	t.Parallel()
 	var n atomic.Int32
 	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if n.Add(1) == 1 {
@@ -419,6 +430,7 @@ func TestNotSentAcrossAttempts(t *testing.T) {
 // disagree: a 4xx answer to a POST retried after an attempt whose effect is
 // unknown must not read as "nothing happened".
 func TestOutcomeAcrossAttempts(t *testing.T) {
+	t.Parallel()
 	type step = func(*http.Request) (*http.Response, error) // one attempt's fate
 	broken := func(*http.Request) (*http.Response, error) { return nil, io.ErrUnexpectedEOF }
 	refused := func(*http.Request) (*http.Response, error) {
@@ -449,6 +461,7 @@ func TestOutcomeAcrossAttempts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var n atomic.Int32
 			rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 				i := int(n.Add(1)) - 1
@@ -494,6 +507,7 @@ func TestOutcomeAcrossAttempts(t *testing.T) {
 // transport on a new connection; when that dial fails, the call must still
 // say the request may have been sent.
 func TestNotSentAfterSilentRetry(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -548,8 +562,9 @@ func TestNotSentAfterSilentRetry(t *testing.T) {
 // backend flips between up and down; run with -race. Every error must be
 // one of the client's typed errors.
 func TestBreakerConcurrent(t *testing.T) {
+	t.Parallel()
 	s := newSwitchable(t)
-	clock := newBreakerClock()
+	clock := newClock()
 	c := newClient(t, s.fake, upstream.Options{Retries: 1, BreakerThreshold: 3, BreakerCooldown: time.Second, Now: clock.Now})
 	var wg sync.WaitGroup
 	for g := range 8 {
@@ -566,6 +581,10 @@ func TestBreakerConcurrent(t *testing.T) {
 					t.Errorf("untyped error %v (%T)", err, err)
 					return
 				}
+				if st := c.BreakerState(); st > upstream.BreakerHalfOpen {
+					t.Errorf("state %s", st)
+					return
+				}
 			}
 		})
 	}
@@ -574,5 +593,95 @@ func TestBreakerConcurrent(t *testing.T) {
 	clock.Advance(time.Second)
 	if _, err := c.Balance(t.Context(), testKey); err != nil {
 		t.Fatalf("after the storm, with the backend up: %v", err)
+	}
+}
+
+// TestBreakerState follows BreakerState through every change of state, with
+// a fake clock, and checks that a probe in flight reads half-open.
+func TestBreakerState(t *testing.T) {
+	t.Parallel()
+	s := newSwitchable(t)
+	clock := newClock()
+	c := newClient(t, s.fake, upstream.Options{Retries: -1, BreakerThreshold: 2, BreakerCooldown: time.Second, Now: clock.Now})
+	want := func(step string, st upstream.BreakerState) {
+		t.Helper()
+		if got := c.BreakerState(); got != st {
+			t.Fatalf("%s: state %s, want %s", step, got, st)
+		}
+	}
+	balance := func() { _, _ = c.Balance(t.Context(), testKey) }
+
+	want("new", upstream.BreakerClosed)
+	s.status.Store(503)
+	balance()
+	want("one failure", upstream.BreakerClosed)
+	s.status.Store(404)
+	balance()
+	balance()
+	want("4xx answers", upstream.BreakerClosed)
+	s.status.Store(503)
+	balance()
+	balance()
+	want("threshold failures", upstream.BreakerOpen)
+	clock.Advance(999 * time.Millisecond)
+	want("cooldown not over", upstream.BreakerOpen)
+	clock.Advance(time.Millisecond)
+	want("cooldown over, no call yet", upstream.BreakerHalfOpen)
+	balance()
+	want("failed probe", upstream.BreakerOpen)
+	clock.Advance(time.Second)
+	s.status.Store(0)
+	balance()
+	want("good probe", upstream.BreakerClosed)
+
+}
+
+// TestBreakerStateProbe checks that the breaker reads half-open while its
+// probe is in flight, and closed once the probe got its answer.
+func TestBreakerStateProbe(t *testing.T) {
+	t.Parallel()
+	inFlight, release := make(chan struct{}), make(chan struct{})
+	body := fixture(t, "balance.json")
+	f := newFake(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n == 0 {
+			writeJSON(w, 503, []byte(`{"error":"internal","message":"down"}`))
+			return
+		}
+		close(inFlight)
+		<-release
+		writeJSON(w, 200, body)
+	})
+	clock := newClock()
+	c := newClient(t, f, upstream.Options{Retries: -1, BreakerThreshold: 1, BreakerCooldown: time.Second, Now: clock.Now})
+	if _, err := c.Balance(t.Context(), testKey); err == nil {
+		t.Fatal("the 503 succeeded")
+	}
+	clock.Advance(time.Second)
+	done := make(chan error)
+	go func() {
+		_, err := c.Balance(t.Context(), testKey)
+		done <- err
+	}()
+	<-inFlight
+	if got := c.BreakerState(); got != upstream.BreakerHalfOpen {
+		t.Errorf("probe in flight: state %s, want half-open", got)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	if got := c.BreakerState(); got != upstream.BreakerClosed {
+		t.Errorf("after the probe: state %s, want closed", got)
+	}
+}
+
+func TestBreakerStateString(t *testing.T) {
+	t.Parallel()
+	for st, want := range map[upstream.BreakerState]string{
+		upstream.BreakerClosed: "closed", upstream.BreakerOpen: "open", upstream.BreakerHalfOpen: "half-open", upstream.BreakerState(7): "BreakerState(7)",
+	} {
+		if got := st.String(); got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
 	}
 }

@@ -17,9 +17,13 @@ const (
 	DefaultTimeout      = 10 * time.Second
 	DefaultBuyTimeout   = 20 * time.Second
 	DefaultMaxBodyBytes = 1 << 20
-	DefaultRetries      = 2
-	DefaultBackoff      = 100 * time.Millisecond
-	DefaultUserAgent    = "smsbulk-shim"
+	// DefaultMaxCatalogBodyBytes is the default Options.MaxCatalogBodyBytes:
+	// 64 MiB, room for a catalog of every country and service many times
+	// over (the sandbox's whole offer list is about 7 MB).
+	DefaultMaxCatalogBodyBytes = 64 << 20
+	DefaultRetries             = 2
+	DefaultBackoff             = 100 * time.Millisecond
+	DefaultUserAgent           = "smsbulk-shim"
 	// DefaultBreakerThreshold and DefaultBreakerCooldown are the circuit
 	// breaker's defaults: open after 5 failures in a row, for 5s.
 	DefaultBreakerThreshold = 5
@@ -44,8 +48,16 @@ type Options struct {
 	BuyTimeout time.Duration
 	// MaxBodyBytes caps the bytes read from one response body; a larger 2xx
 	// body is a *TransportError, a larger error body an *APIError without
-	// Code. Zero means DefaultMaxBodyBytes (1 MiB).
+	// Code. Zero means DefaultMaxBodyBytes (1 MiB). It does not apply to
+	// the 2xx answers of the catalog calls (MaxCatalogBodyBytes does).
 	MaxBodyBytes int64
+	// MaxCatalogBodyBytes caps the bytes read from the 2xx body of a catalog
+	// call (Countries, Services, Offers): the whole offer list is several MB.
+	// A larger body fails that call alone with a *TransportError; like an
+	// undecodable catalog body it does not count against the circuit
+	// breaker. Error bodies stay capped by MaxBodyBytes. Zero means
+	// DefaultMaxCatalogBodyBytes (64 MiB).
+	MaxCatalogBodyBytes int64
 	// Retries is how many attempts a call may make after the first when it
 	// failed in a retryable way (see the package documentation). Zero means
 	// DefaultRetries (2); a negative value turns retries off.
@@ -85,6 +97,7 @@ type Client struct {
 	timeout    time.Duration
 	buyTimeout time.Duration
 	maxBody    int64
+	maxCatalog int64
 	retries    int
 	backoff    time.Duration
 	newKey     func() string
@@ -96,14 +109,14 @@ type Client struct {
 // New returns a Client for baseURL, which includes the native prefix, such
 // as "https://smsbulk.net/api/v1". baseURL must be an absolute http or https
 // URL without user info, query or fragment; a trailing slash is ignored.
-// Negative Timeout, BuyTimeout, MaxBodyBytes, Backoff or BreakerCooldown are
-// errors.
+// Negative Timeout, BuyTimeout, MaxBodyBytes, MaxCatalogBodyBytes, Backoff or
+// BreakerCooldown are errors.
 func New(baseURL string, opt Options) (*Client, error) {
 	base, err := parseBaseURL(baseURL)
 	if err != nil {
 		return nil, err
 	}
-	if opt.Timeout < 0 || opt.BuyTimeout < 0 || opt.MaxBodyBytes < 0 || opt.Backoff < 0 || opt.BreakerCooldown < 0 {
+	if opt.Timeout < 0 || opt.BuyTimeout < 0 || opt.MaxBodyBytes < 0 || opt.MaxCatalogBodyBytes < 0 || opt.Backoff < 0 || opt.BreakerCooldown < 0 {
 		return nil, errors.New("creating upstream client: negative timeout, body limit, backoff or breaker cooldown")
 	}
 	c := &Client{
@@ -111,6 +124,7 @@ func New(baseURL string, opt Options) (*Client, error) {
 		timeout:    orDefault(opt.Timeout, DefaultTimeout),
 		buyTimeout: orDefault(opt.BuyTimeout, DefaultBuyTimeout),
 		maxBody:    orDefault(opt.MaxBodyBytes, DefaultMaxBodyBytes),
+		maxCatalog: orDefault(opt.MaxCatalogBodyBytes, DefaultMaxCatalogBodyBytes),
 		retries:    opt.Retries,
 		backoff:    orDefault(opt.Backoff, DefaultBackoff),
 		newKey:     opt.NewIdempotencyKey,

@@ -29,6 +29,7 @@ var waiting = upstream.Activation{
 // TestRequests checks the request each method sends and the value it decodes
 // from the contract's answer.
 func TestRequests(t *testing.T) {
+	t.Parallel()
 	received := waiting
 	received.Status = upstream.StatusReceived
 	received.SMSCode = ptr("123456")
@@ -173,6 +174,7 @@ func TestRequests(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			status := tc.status
 			if status == 0 {
 				status = http.StatusOK
@@ -264,6 +266,7 @@ func jsonEqual(tb testing.TB, a, b []byte) bool {
 // TestIdempotencyKeys checks one new key per logical POST call, and the
 // generator of Options.
 func TestIdempotencyKeys(t *testing.T) {
+	t.Parallel()
 	body := fixture(t, "activation_waiting.json")
 	f := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) { writeJSON(w, http.StatusCreated, body) })
 
@@ -314,6 +317,7 @@ func TestIdempotencyKeys(t *testing.T) {
 
 // TestRefusedWithoutRequest checks the inputs refused before any request.
 func TestRefusedWithoutRequest(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) { writeJSON(w, 200, []byte(`{}`)) })
 	c := newClient(t, f, upstream.Options{})
 	long := strings.Repeat("a", 65)
@@ -367,6 +371,7 @@ func TestRefusedWithoutRequest(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		baseURL string
@@ -389,6 +394,7 @@ func TestNew(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			c, err := upstream.New(tc.baseURL, tc.opt)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("New(%q) error %v, want error %v", tc.baseURL, err, tc.wantErr)
@@ -405,6 +411,7 @@ func TestNew(t *testing.T) {
 
 // TestWrapTransport checks that WrapTransport sees every request.
 func TestWrapTransport(t *testing.T) {
+	t.Parallel()
 	body := fixture(t, "balance.json")
 	f := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) { writeJSON(w, 200, body) })
 	var paths []string

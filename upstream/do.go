@@ -26,10 +26,14 @@ type request struct {
 	body    []byte // JSON body of a POST; nil for none
 	idemKey string // Idempotency-Key of a POST, the same on every attempt
 	timeout time.Duration
+	// catalog marks a catalog call: its 2xx body may be as large as
+	// Options.MaxCatalogBodyBytes, and a 2xx body it cannot use is neutral
+	// for the breaker (see outcomeOf).
+	catalog bool
 }
 
-// errBodyTooLarge is the cause of a *TransportError for a body longer than
-// Options.MaxBodyBytes.
+// errBodyTooLarge is the cause of a *TransportError for a 2xx body longer
+// than Options.MaxBodyBytes (Options.MaxCatalogBodyBytes for a catalog call).
 var errBodyTooLarge = errors.New("response body too large")
 
 // badBodyError marks a 2xx body that is not the contract's JSON. Such a body
@@ -77,7 +81,7 @@ func call[T any](ctx context.Context, c *Client, apiKey string, r *request, vali
 			return zero, &TransportError{Op: r.op, NotSent: true, Err: ErrCircuitOpen}
 		}
 		v, raw := once(ctx, c, apiKey, r, valid)
-		c.breaker.done(tk, outcomeOf(raw, parent.Err()))
+		c.breaker.done(tk, outcomeOf(raw, parent.Err(), r.catalog))
 		if raw == nil {
 			return v, nil
 		}
@@ -227,11 +231,15 @@ func once[T any](ctx context.Context, c *Client, apiKey string, r *request, vali
 	if err := checkResponse(r.op, resp, c.maxBody, apiKey, c.now()); err != nil {
 		return v, err
 	}
-	dec := json.NewDecoder(&capReader{r: resp.Body, left: c.maxBody})
+	limit := c.maxBody
+	if r.catalog {
+		limit = c.maxCatalog
+	}
+	dec := json.NewDecoder(&capReader{r: resp.Body, left: limit})
 	if err := dec.Decode(&v); err != nil {
 		switch {
 		case errors.Is(err, errBodyTooLarge):
-			err = fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, c.maxBody)
+			err = fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, limit)
 		case isReadErr(err):
 			// The connection failed while the body came: worth a retry.
 		default:

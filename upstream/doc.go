@@ -1,9 +1,10 @@
 // Package upstream is the typed client of the native SMSBulk JSON API
 // (https://smsbulk.net/api/v1) and the one place that holds this project's
-// [contract] about it: the parts SMSBulk does not publish. openapi.yaml
-// (embedded as OpenAPISpec) writes the whole contract down; the client and
-// the sandbox backend in upstream/sandbox are both tested against it. A
-// backend that differs changes this package only.
+// [contract] about it: the parts SMSBulk does not publish.
+// internal/contract/openapi.yaml writes the whole contract down; the tests of
+// the client and of the sandbox backend in upstream/sandbox check every
+// exchange against it (the binary does not carry it). A backend that
+// differs changes this package only.
 //
 // It is not the legacy handler_api.php front end (package shim) and does no
 // legacy mapping (package translate). It stores no API key: every call takes
@@ -42,11 +43,12 @@
 //
 // A call that gets no usable answer (a dial error, a reset, a timeout, a 2xx
 // body that is not the contract's JSON or is larger than
-// Options.MaxBodyBytes) fails with a *TransportError; NotSent is true only
-// for a failed dial, DNS lookup or proxy CONNECT. An empty API key, or one no
-// header can carry, fails without a request as a 401 unauthorized *APIError,
-// the answer the backend gives for an unknown key. Redirects are not
-// followed (they would carry the key elsewhere); a 3xx is an *APIError.
+// Options.MaxBodyBytes, Options.MaxCatalogBodyBytes for the catalog calls)
+// fails with a *TransportError; NotSent is true only for a failed dial, DNS
+// lookup or proxy CONNECT. An empty API key, or one no header can carry,
+// fails without a request as a 401 unauthorized *APIError, the answer the
+// backend gives for an unknown key. Redirects are not followed (they would
+// carry the key elsewhere); a 3xx is an *APIError.
 //
 // A call is retried, at most Options.Retries times, after a *TransportError
 // (except an unreadable or oversized 2xx body, which the backend would send
@@ -61,11 +63,19 @@
 // at the Idempotency-Key), the call fails with a *TransportError that does
 // not wrap that *APIError: the first attempt may have acted.
 //
+// EffectOf turns any error of a call into the one verdict on what the call
+// did: EffectUnknown (it may have acted), EffectNoneThisCall (it certainly
+// did nothing, but says nothing of an earlier call with the same
+// Idempotency-Key) or EffectNoneUnderKey (the backend said no: nothing
+// exists under the key). Callers decide "did this purchase happen?" with it,
+// never from statuses.
+//
 // A circuit breaker, shared by every call of a Client, stops sending after
 // Options.BreakerThreshold failed attempts in a row (transport failures and
-// 5xx; any other answer, 429 included, shows the backend is up): for
-// Options.BreakerCooldown every call fails at once with a NotSent
-// *TransportError wrapping ErrCircuitOpen. Then one probe call at a time is
+// 5xx; any other answer, 429 included, shows the backend is up; a 2xx body
+// of a catalog call that is too large or not the contract's JSON fails that
+// call only and counts neither way): for Options.BreakerCooldown every call
+// fails at once with a NotSent *TransportError wrapping ErrCircuitOpen. Then one probe call at a time is
 // let through; its success closes the breaker, its failure opens it again.
 // Retries stop as soon as the breaker opens.
 //

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smsbulk/smsbulk-shim/translate"
 	"github.com/smsbulk/smsbulk-shim/upstream"
@@ -21,7 +20,7 @@ func cannedClient(tb testing.TB, answer func() *http.Response) *upstream.Client 
 	tb.Helper()
 	c, err := upstream.New("http://native.test/api/v1", upstream.Options{
 		Retries: -1, BreakerThreshold: -1, MaxBodyBytes: 4096,
-		Now:       func() time.Time { return time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC) },
+		Now:       newClock().Now,
 		Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) { resp := answer(); resp.Request = r; return resp, nil }),
 	})
 	if err != nil {
@@ -199,6 +198,7 @@ func lowerASCII(s string) string {
 // a backend that echoes the key as its error code put the key into error
 // text. Contract codes stay, however short the key.
 func TestKeyEchoedByBackend(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, key, body string
 		wantCode        string
@@ -213,6 +213,7 @@ func TestKeyEchoedByBackend(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			c := cannedClient(t, func() *http.Response {
 				return &http.Response{StatusCode: 409, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(tc.body))}
 			})

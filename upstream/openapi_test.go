@@ -14,13 +14,14 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"github.com/smsbulk/smsbulk-shim/upstream"
+	"github.com/smsbulk/smsbulk-shim/upstream/internal/contract"
 )
 
 // TestOpenAPISpec checks that openapi.yaml loads, validates and describes
 // every call of the contract with its errors.
 func TestOpenAPISpec(t *testing.T) {
-	doc, err := upstream.LoadOpenAPI()
+	t.Parallel()
+	doc, err := contract.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +101,7 @@ func TestOpenAPISpec(t *testing.T) {
 // TestFixturesMatchContract checks that the shared JSON fixtures and the
 // error bodies the tests use are answers the contract allows.
 func TestFixturesMatchContract(t *testing.T) {
+	t.Parallel()
 	v := newValidator(t)
 	tests := []struct {
 		method, path string
@@ -163,7 +165,7 @@ type validator struct {
 
 func newValidator(tb testing.TB) *validator {
 	tb.Helper()
-	doc, err := upstream.LoadOpenAPI()
+	doc, err := contract.Load()
 	if err != nil {
 		tb.Fatal(err)
 	}

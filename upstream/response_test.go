@@ -12,7 +12,9 @@ import (
 // TestAPIErrors checks that every non-2xx answer becomes an *APIError with
 // the fields of the contract, and is not retried unless it is a 502-504.
 func TestAPIErrors(t *testing.T) {
-	now := time.Date(2025, 11, 25, 10, 0, 0, 0, time.UTC)
+	t.Parallel()
+	clk := newClock()
+	now := clk.Now()
 	tests := []struct {
 		name     string
 		status   int
@@ -89,13 +91,14 @@ func TestAPIErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
 				for k, v := range tc.header {
 					w.Header().Set(k, v)
 				}
 				writeJSON(w, tc.status, []byte(tc.body))
 			})
-			c := newClient(t, f, upstream.Options{Now: func() time.Time { return now }})
+			c := newClient(t, f, upstream.Options{Now: clk.Now})
 			_, err := c.Buy(t.Context(), testKey, upstream.BuyRequest{ServiceCode: "wa", CountryISO: "TR"}, "")
 			noKeyIn(t, err)
 			var ae *upstream.APIError
@@ -120,6 +123,7 @@ func TestAPIErrors(t *testing.T) {
 
 // TestAPIErrorIs checks that callers can branch on codes with errors.Is.
 func TestAPIErrorIs(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
 		writeJSON(w, 409, []byte(`{"error":"Out_Of_Stock","message":"none"}`))
 	})

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,33 +11,20 @@ import (
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
 
-// poorKey is a sandbox key whose wallet cannot pay for a 0.50 number.
-const poorKey = "smsbulk_test_poor"
-
-// testClock is a fake clock the tests move by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// poorKey is a sandbox key whose wallet cannot pay for a 0.50 number;
+// otherKey is a second key with money.
+const (
+	poorKey  = "smsbulk_test_poor"
+	otherKey = "smsbulk_test_other"
+)
 
 // sandboxEnv is a sandbox on loopback with two clients: one whose every
 // exchange is validated against openapi.yaml, and one without validation for
 // the faults that break the contract on purpose.
 type sandboxEnv struct {
 	sb    *sandbox.Sandbox
-	clock *testClock
+	url   string // the native base URL
+	clock *clock
 	keys  map[string]string
 	c     *upstream.Client // validated
 	vt    *validatingTransport
@@ -50,8 +36,8 @@ const smsDelay = 30 * time.Second
 func newSandboxEnv(tb testing.TB, cfg sandbox.Config) *sandboxEnv {
 	tb.Helper()
 	e := &sandboxEnv{
-		clock: &testClock{t: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)},
-		keys:  map[string]string{testKey: "100.00", poorKey: "0.20"},
+		clock: newClock(),
+		keys:  map[string]string{testKey: "100.00", poorKey: "0.20", otherKey: "10.00"},
 	}
 	cfg.Keys = e.keys
 	cfg.Now = e.clock.Now
@@ -64,13 +50,14 @@ func newSandboxEnv(tb testing.TB, cfg sandbox.Config) *sandboxEnv {
 	e.sb = sb
 	srv := httptest.NewServer(sb)
 	tb.Cleanup(srv.Close)
+	e.url = srv.URL + "/api/v1"
 	wrap, vt := withValidation(tb)
 	e.vt = vt
 	opt := upstream.Options{Backoff: time.Millisecond, WrapTransport: wrap}
-	if e.c, err = upstream.New(srv.URL+"/api/v1", opt); err != nil {
+	if e.c, err = upstream.New(e.url, opt); err != nil {
 		tb.Fatal(err)
 	}
-	if e.raw, err = upstream.New(srv.URL+"/api/v1", upstream.Options{Backoff: time.Millisecond}); err != nil {
+	if e.raw, err = upstream.New(e.url, upstream.Options{Backoff: time.Millisecond}); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
@@ -84,6 +71,7 @@ func newSandboxEnv(tb testing.TB, cfg sandbox.Config) *sandboxEnv {
 // TestSandboxLifecycle runs every client method against the sandbox, with
 // every exchange validated against openapi.yaml.
 func TestSandboxLifecycle(t *testing.T) {
+	t.Parallel()
 	e := newSandboxEnv(t, sandbox.Config{})
 	ctx := t.Context()
 	c := e.c
@@ -215,6 +203,7 @@ func containsService(ss []upstream.Service, code string) bool {
 // TestSandboxErrors checks the sandbox's error answers as the client turns
 // them into *APIError, each answer validated against openapi.yaml.
 func TestSandboxErrors(t *testing.T) {
+	t.Parallel()
 	e := newSandboxEnv(t, sandbox.Config{})
 	ctx := t.Context()
 	done, err := e.c.Buy(ctx, testKey, upstream.BuyRequest{ServiceCode: "wa", CountryISO: "TR"}, "")
@@ -288,6 +277,7 @@ func TestSandboxErrors(t *testing.T) {
 // TestSandboxIdempotentRetry checks that a purchase or a cancel whose answer
 // is lost is retried with the same Idempotency-Key and acts once.
 func TestSandboxIdempotentRetry(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		route string
@@ -300,6 +290,7 @@ func TestSandboxIdempotentRetry(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newSandboxEnv(t, sandbox.Config{})
 			ctx := t.Context()
 			var bought upstream.Activation
@@ -348,6 +339,7 @@ func TestSandboxIdempotentRetry(t *testing.T) {
 // the client cannot read: calling Buy again with its own Idempotency-Key
 // returns the first purchase instead of buying again.
 func TestSandboxReplayWithCallerKey(t *testing.T) {
+	t.Parallel()
 	e := newSandboxEnv(t, sandbox.Config{})
 	ctx := t.Context()
 	req := upstream.BuyRequest{ServiceCode: "wa", CountryISO: "TR"}
@@ -373,7 +365,9 @@ func TestSandboxReplayWithCallerKey(t *testing.T) {
 // TestSandboxRetries checks retries on 5xx faults and that a 429 is not
 // retried.
 func TestSandboxRetries(t *testing.T) {
+	t.Parallel()
 	t.Run("503 then answer", func(t *testing.T) {
+		t.Parallel()
 		e := newSandboxEnv(t, sandbox.Config{})
 		e.sb.InjectFault(sandbox.RouteBalance, "status=503", 2)
 		bal, err := e.c.Balance(t.Context(), testKey)
@@ -385,6 +379,7 @@ func TestSandboxRetries(t *testing.T) {
 		}
 	})
 	t.Run("503 every time", func(t *testing.T) {
+		t.Parallel()
 		e := newSandboxEnv(t, sandbox.Config{})
 		e.sb.InjectFault(sandbox.RouteCountries, "status=503", 10)
 		_, err := e.c.Countries(t.Context(), testKey)
@@ -396,6 +391,7 @@ func TestSandboxRetries(t *testing.T) {
 		}
 	})
 	t.Run("500 not retried", func(t *testing.T) {
+		t.Parallel()
 		e := newSandboxEnv(t, sandbox.Config{})
 		e.sb.InjectFault(sandbox.RouteServices, "status=500", 10)
 		_, err := e.c.Services(t.Context(), testKey)
@@ -407,6 +403,7 @@ func TestSandboxRetries(t *testing.T) {
 		}
 	})
 	t.Run("rate limited", func(t *testing.T) {
+		t.Parallel()
 		e := newSandboxEnv(t, sandbox.Config{RateLimit: 2})
 		for range 2 {
 			if _, err := e.c.Balance(t.Context(), testKey); err != nil {

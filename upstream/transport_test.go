@@ -30,6 +30,7 @@ func reset(tb testing.TB, w http.ResponseWriter) {
 // TestTransportErrors checks failures without a usable answer: each is a
 // *TransportError, retried only when the backend may answer differently.
 func TestTransportErrors(t *testing.T) {
+	t.Parallel()
 	balance := fixture(t, "balance.json")
 	tests := []struct {
 		name     string
@@ -91,6 +92,7 @@ func TestTransportErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := newFake(t, func(w http.ResponseWriter, _ *http.Request, n int) { tc.handle(t, w, n) })
 			c := newClient(t, f, tc.opt)
 			got, err := c.Balance(t.Context(), testKey)
@@ -127,6 +129,7 @@ func TestTransportErrors(t *testing.T) {
 
 // TestClosedServer checks that a refused dial is NotSent and retried.
 func TestClosedServer(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.NotFoundHandler())
 	base := srv.URL + "/api/v1"
 	srv.Close()
@@ -160,6 +163,7 @@ func TestClosedServer(t *testing.T) {
 // TestRetryKeepsIdempotencyKey checks that every attempt of one POST carries
 // the same key, and that the answer after the failures is the one returned.
 func TestRetryKeepsIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	body := fixture(t, "activation_waiting.json")
 	tests := []struct {
 		name string
@@ -183,6 +187,7 @@ func TestRetryKeepsIdempotencyKey(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := newFake(t, func(w http.ResponseWriter, _ *http.Request, n int) {
 				switch n {
 				case 0:
@@ -224,6 +229,7 @@ func TestRetryKeepsIdempotencyKey(t *testing.T) {
 // TestRetryAfterBeyondDeadline checks that a 503 asking for a wait longer
 // than the call may last is returned at once instead of slept on.
 func TestRetryAfterBeyondDeadline(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
 		w.Header().Set("Retry-After", "3600")
 		writeJSON(w, 503, []byte(`{"error":"internal","message":"maintenance"}`))
@@ -241,7 +247,9 @@ func TestRetryAfterBeyondDeadline(t *testing.T) {
 
 // TestContext checks cancellation by the caller and the per-call timeout.
 func TestContext(t *testing.T) {
+	t.Parallel()
 	t.Run("already cancelled", func(t *testing.T) {
+		t.Parallel()
 		f := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) { writeJSON(w, 200, []byte(`{}`)) })
 		c := newClient(t, f, upstream.Options{})
 		ctx, cancel := context.WithCancel(t.Context())
@@ -256,6 +264,7 @@ func TestContext(t *testing.T) {
 	})
 
 	t.Run("cancelled while waiting", func(t *testing.T) {
+		t.Parallel()
 		arrived := make(chan struct{})
 		release := make(chan struct{})
 		t.Cleanup(func() { close(release) })
@@ -282,6 +291,7 @@ func TestContext(t *testing.T) {
 	})
 
 	t.Run("caller deadline", func(t *testing.T) {
+		t.Parallel()
 		release := make(chan struct{})
 		t.Cleanup(func() { close(release) })
 		f := newFake(t, func(w http.ResponseWriter, r *http.Request, _ int) {
@@ -300,6 +310,7 @@ func TestContext(t *testing.T) {
 	})
 
 	t.Run("call timeout", func(t *testing.T) {
+		t.Parallel()
 		release := make(chan struct{})
 		t.Cleanup(func() { close(release) })
 		f := newFake(t, func(w http.ResponseWriter, r *http.Request, _ int) {

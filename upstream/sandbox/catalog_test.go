@@ -1,10 +1,15 @@
 package sandbox
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
 func TestCatalogOffers(t *testing.T) {
+	t.Parallel()
 	c, err := loadCatalog()
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +37,7 @@ func TestCatalogOffers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cents, stock := c.base(idx(tc.iso, tc.code))
 			if stock != tc.stock || (tc.checkCents && cents != tc.cents) {
 				t.Errorf("got %d cents, stock %d; want %d, %d", cents, stock, tc.cents, tc.stock)
@@ -54,6 +60,7 @@ func TestCatalogOffers(t *testing.T) {
 }
 
 func TestFormatCents(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   int64
 		want string
@@ -66,6 +73,7 @@ func TestFormatCents(t *testing.T) {
 }
 
 func TestTitleSlug(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{{"niue", "Niue"}, {"south-africa", "South Africa"}, {"", ""}}
 	for _, tc := range tests {
 		if got := titleSlug(tc.in); got != tc.want {
@@ -75,6 +83,7 @@ func TestTitleSlug(t *testing.T) {
 }
 
 func TestCursor(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{0, 1, 99, 123456} {
 		got, ok := parseCursor(formatCursor(n))
 		if !ok || got != n {
@@ -85,5 +94,33 @@ func TestCursor(t *testing.T) {
 		if _, ok := parseCursor(bad); ok {
 			t.Errorf("cursor %q accepted", bad)
 		}
+	}
+}
+
+// TestDataCopies checks that the embedded tables are byte-for-byte copies
+// of the project's tables they were copied from, so that the sandbox sells
+// what the shim knows.
+func TestDataCopies(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ copy, original string }{
+		{"data/countries.csv", "../../countries/countries.csv"},
+		{"data/services.csv", "../../translate/services.csv"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.copy, func(t *testing.T) {
+			t.Parallel()
+			got, err := data.ReadFile(tc.copy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := os.ReadFile(filepath.FromSlash(tc.original))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from %s; copy it again: cp %s upstream/sandbox/%s", tc.copy, tc.original,
+					strings.TrimPrefix(tc.original, "../../"), tc.copy)
+			}
+		})
 	}
 }

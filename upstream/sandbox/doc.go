@@ -1,9 +1,10 @@
 // Package sandbox is an in-process SMSBulk backend: an http.Handler that
-// serves the whole native contract of upstream/openapi.yaml under /api/v1,
-// with its state in memory, so that the shim can be run, tested and
-// benchmarked with no network and no real money. It is not a model of how
-// SMSBulk works inside and must never face the internet: API keys are plain
-// map keys, and the ledger that tests read holds them.
+// serves the whole native contract of
+// upstream/internal/contract/openapi.yaml under /api/v1, with its state in
+// memory, so that the shim can be run, tested and benchmarked with no
+// network and no real money. It is not a model of how SMSBulk works inside
+// and must never face the internet: API keys are plain map keys, and the
+// ledger that tests read holds them.
 //
 // # Catalog
 //

@@ -6,6 +6,7 @@ import (
 )
 
 func TestParseFault(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		spec    string
 		want    fault
@@ -31,6 +32,7 @@ func TestParseFault(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.spec, func(t *testing.T) {
+			t.Parallel()
 			got, err := parseFault(tc.spec)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("error %v, want error %v", err, tc.wantErr)
@@ -43,6 +45,7 @@ func TestParseFault(t *testing.T) {
 }
 
 func TestFaultMerge(t *testing.T) {
+	t.Parallel()
 	a := fault{latency: time.Second, status: 503}
 	b := fault{latency: 2 * time.Second, status: 500, badJSON: true}
 	want := fault{latency: 2 * time.Second, status: 503, badJSON: true}

@@ -22,6 +22,7 @@ func plainClient(e *env) *http.Client {
 }
 
 func TestFaultHeader(t *testing.T) {
+	t.Parallel()
 	const buyBody = `{"serviceCode":"wa","countryIso":"TR"}`
 	tests := []struct {
 		name     string
@@ -45,6 +46,7 @@ func TestFaultHeader(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, sandbox.Config{})
 			a, err := e.try(t, plainClient(e), req{method: "POST", path: "/activations", key: "demo", body: buyBody,
 				header: map[string]string{sandbox.FaultHeader: tc.spec}})
@@ -72,8 +74,10 @@ func TestFaultHeader(t *testing.T) {
 }
 
 func TestFaultRetryWithIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	for _, spec := range []string{"reset-after-commit", "bad-json", "status=503", "reset"} {
 		t.Run(spec, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, sandbox.Config{})
 			r := req{method: "POST", path: "/activations", key: "demo", body: `{"serviceCode":"wa","countryIso":"TR"}`,
 				header: map[string]string{"Idempotency-Key": "retry-me", sandbox.FaultHeader: spec}}
@@ -96,6 +100,7 @@ func TestFaultRetryWithIdempotencyKey(t *testing.T) {
 }
 
 func TestFaultLatencyClientGone(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	c := plainClient(e)
 	c.Timeout = 50 * time.Millisecond
@@ -113,6 +118,7 @@ func TestFaultLatencyClientGone(t *testing.T) {
 }
 
 func TestInjectFault(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	c := plainClient(e)
 	e.sb.InjectFault(sandbox.RouteBalance, "status=503", 2)
@@ -157,6 +163,7 @@ func TestInjectFault(t *testing.T) {
 }
 
 func TestInjectFaultPanics(t *testing.T) {
+	t.Parallel()
 	sb, err := sandbox.New(sandbox.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -178,6 +185,7 @@ func TestInjectFaultPanics(t *testing.T) {
 }
 
 func TestGlobalFault(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		rate   float64
@@ -188,6 +196,7 @@ func TestGlobalFault(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, sandbox.Config{Fault: "status=503", FaultRate: tc.rate})
 			c := plainClient(e)
 			for range 3 {
@@ -201,6 +210,7 @@ func TestGlobalFault(t *testing.T) {
 }
 
 func TestGlobalFaultFraction(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{Fault: "status=502", FaultRate: 0.5})
 	c := plainClient(e)
 	counts := map[int]int{}
@@ -218,6 +228,7 @@ func TestGlobalFaultFraction(t *testing.T) {
 }
 
 func TestFaultInProcessPanicsWithAbort(t *testing.T) {
+	t.Parallel()
 	sb, err := sandbox.New(sandbox.Config{})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/smsbulk/smsbulk-shim/upstream"
+	"github.com/smsbulk/smsbulk-shim/upstream/internal/contract"
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
 
@@ -48,7 +49,7 @@ type env struct {
 	sb    *sandbox.Sandbox
 	srv   *httptest.Server
 	clock *clock
-	// client validates every answer against upstream/openapi.yaml, except
+	// client validates every answer against upstream/internal/contract/openapi.yaml, except
 	// answers to requests that ask for a fault.
 	client *http.Client
 }
@@ -83,11 +84,11 @@ func newEnv(tb testing.TB, cfg sandbox.Config) *env {
 	return e
 }
 
-// specRouter routes requests to the operations of upstream/openapi.yaml with
+// specRouter routes requests to the operations of upstream/internal/contract/openapi.yaml with
 // the server at base.
 func specRouter(tb testing.TB, base string) routers.Router {
 	tb.Helper()
-	doc, err := upstream.LoadOpenAPI()
+	doc, err := contract.Load()
 	if err != nil {
 		tb.Fatalf("loading the OpenAPI document: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 )
 
 func TestIdempotency(t *testing.T) {
+	t.Parallel()
 	const buyTR = `{"serviceCode":"wa","countryIso":"TR"}`
 	idem := func(k string) map[string]string { return map[string]string{"Idempotency-Key": k} }
 	tests := []struct {
@@ -68,6 +69,7 @@ func TestIdempotency(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, sandbox.Config{})
 			first := e.do(t, tc.first)
 			e.clock.Advance(tc.advance)
@@ -100,6 +102,7 @@ func TestIdempotency(t *testing.T) {
 }
 
 func TestIdempotentCancel(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	a := e.buy(t, "demo", "wa", "TR")
 	r := req{method: "POST", path: "/activations/" + a.ID + "/cancel", key: "demo", header: map[string]string{"Idempotency-Key": "c1"}}
@@ -119,6 +122,7 @@ func TestIdempotentCancel(t *testing.T) {
 }
 
 func TestIdempotencyConcurrent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	const n = 16
 	answers := make([]answer, n)
@@ -153,6 +157,7 @@ func TestIdempotencyConcurrent(t *testing.T) {
 }
 
 func TestIdempotencyKeyTooLong(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	long := string(bytes.Repeat([]byte("k"), 256))
 	a := e.do(t, req{method: "POST", path: "/activations", key: "demo", body: `{"serviceCode":"wa","countryIso":"TR"}`, header: map[string]string{"Idempotency-Key": long}})

@@ -9,6 +9,7 @@ import (
 )
 
 func TestParseKeys(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string
@@ -31,6 +32,7 @@ func TestParseKeys(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := ParseKeys(tc.in)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("error %v, want error %v", err, tc.wantErr)
@@ -49,6 +51,7 @@ func TestParseKeys(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  Config
@@ -63,6 +66,7 @@ func TestNewRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := New(tc.cfg)
 			if err == nil {
 				t.Fatal("no error")
@@ -75,6 +79,7 @@ func TestNewRejects(t *testing.T) {
 }
 
 func TestFormatMoney(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"100", "100.00"},
 		{"100.00", "100.00"},
@@ -84,6 +89,7 @@ func TestFormatMoney(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
+			t.Parallel()
 			if got := formatMoney(decimal.RequireFromString(tc.in)); got != tc.want {
 				t.Errorf("got %s, want %s", got, tc.want)
 			}

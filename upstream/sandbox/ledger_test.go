@@ -7,6 +7,7 @@ import (
 )
 
 func TestLedgerCheck(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 	buy := func(key, id, amount string) Entry {
 		return Entry{Time: at, Key: key, Kind: KindPurchase, ActivationID: id, Amount: amount}
@@ -65,6 +66,7 @@ func TestLedgerCheck(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			err := tc.l.Check(initial)
 			if tc.wantErr == "" {
 				if err != nil {
@@ -83,6 +85,7 @@ func TestLedgerCheck(t *testing.T) {
 }
 
 func TestLedgerHelpers(t *testing.T) {
+	t.Parallel()
 	l := Ledger{
 		Entries: []Entry{
 			{Key: "a", Kind: KindPurchase, ActivationID: "c1", Amount: "0.50"},
@@ -104,6 +107,7 @@ func TestLedgerHelpers(t *testing.T) {
 }
 
 func TestLedgerIsACopy(t *testing.T) {
+	t.Parallel()
 	sb, err := New(Config{})
 	if err != nil {
 		t.Fatal(err)

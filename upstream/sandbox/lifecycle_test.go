@@ -18,6 +18,7 @@ var (
 )
 
 func TestBalance(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{Keys: nil})
 	tests := []struct {
 		name   string
@@ -46,6 +47,7 @@ func TestBalance(t *testing.T) {
 }
 
 func TestDefaultKeys(t *testing.T) {
+	t.Parallel()
 	sb, err := sandbox.New(sandbox.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +59,7 @@ func TestDefaultKeys(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	start := e.clock.Now()
 	stockBefore := e.stock(t, "wa", "TR")
@@ -150,6 +153,7 @@ func TestLifecycle(t *testing.T) {
 }
 
 func TestCompleteDuringRetryKeepsLastCode(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	a := e.buy(t, "demo", "tg", "US")
 	e.clock.Advance(3 * time.Second)
@@ -166,6 +170,7 @@ func TestCompleteDuringRetryKeepsLastCode(t *testing.T) {
 }
 
 func TestCancelRefund(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	stock := e.stock(t, "tg", "RU")
 	a := e.buy(t, "demo", "tg", "RU")
@@ -210,6 +215,7 @@ func TestCancelRefund(t *testing.T) {
 }
 
 func TestCancelAfterSMS(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	a := e.buy(t, "demo", "wa", "GB")
 	e.clock.Advance(3 * time.Second)
@@ -223,6 +229,7 @@ func TestCancelAfterSMS(t *testing.T) {
 }
 
 func TestExpiry(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		cfg        sandbox.Config
@@ -236,6 +243,7 @@ func TestExpiry(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, tc.cfg)
 			stock := e.stock(t, "wa", "ID")
 			a := e.buy(t, "demo", "wa", "ID")
@@ -284,6 +292,7 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestBuyErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	tests := []struct {
 		name    string
@@ -331,6 +340,7 @@ func TestBuyErrors(t *testing.T) {
 }
 
 func TestBuyAccepts(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	tests := []struct {
 		name string
@@ -355,6 +365,7 @@ func TestBuyAccepts(t *testing.T) {
 }
 
 func TestBuyUntilBroke(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{Keys: map[string]string{"demo": "1.20"}})
 	for range 2 {
 		e.buy(t, "demo", "wa", "RU")
@@ -370,6 +381,7 @@ func TestBuyUntilBroke(t *testing.T) {
 }
 
 func TestNotFound(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	a := e.buy(t, "demo", "wa", "TR")
 	tests := []struct {
@@ -403,6 +415,7 @@ func TestNotFound(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	var ids []string
 	for range 5 {
@@ -472,6 +485,7 @@ func TestList(t *testing.T) {
 }
 
 func TestCatalog(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	a := e.do(t, req{method: "GET", path: "/catalog/countries", key: "demo"})
 	countries := decode[struct{ Countries []upstream.Country }](t, a.body).Countries

@@ -11,6 +11,7 @@ import (
 )
 
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{RateLimit: 2, RateWindow: time.Minute})
 	start := e.clock.Now()
 	unix := func(d time.Duration) string { return strconv.FormatInt(start.Add(d).Unix(), 10) }
@@ -66,6 +67,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestRateLimitOff(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Config{})
 	for range 5 {
 		a := e.do(t, req{method: "GET", path: "/wallet/balance", key: "demo"})
