@@ -159,11 +159,10 @@ func (s *Server) buy(ctx context.Context, key, owner string, buy upstream.BuyReq
 	}
 	act, err := s.api.Buy(ctx, key, buy, idem)
 	if err != nil {
-		var api *upstream.APIError
-		var te *upstream.TransportError
-		if errors.As(err, &api) && api.Status < 500 || errors.As(err, &te) && te.NotSent {
+		if upstream.EffectOf(err) != upstream.EffectUnknown {
 			// The backend answered no, or never got the request (a failed
-			// dial, an open circuit breaker): nothing was bought.
+			// dial, an open circuit breaker), and no earlier request used
+			// this fresh key: nothing was bought.
 			s.release(ctx, legacyID)
 		}
 		// Otherwise the outcome is unknown; the row stays pending and the

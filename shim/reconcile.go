@@ -126,9 +126,9 @@ func (r *Reconciler) settle(ctx context.Context, p idmap.Pending) bool {
 	act, err := r.api.Buy(callCtx, in.APIKey, in.Buy, p.IdemKey)
 	cancel()
 	if err != nil {
-		var api *upstream.APIError
-		if errors.As(err, &api) && api.Status < 500 && api.Status != 429 {
-			// A definite no: the purchase never happened and will not now.
+		if upstream.EffectOf(err) == upstream.EffectNoneUnderKey {
+			// A definite no: no purchase exists under this key, and the
+			// replay made none.
 			return r.void(ctx, log, p)
 		}
 		log.LogAttrs(ctx, slog.LevelWarn, "replaying pending purchase failed; will retry", slog.String("err", err.Error()))
