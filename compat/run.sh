@@ -73,14 +73,14 @@ export NO_PROXY='*' no_proxy='*'
 export COMPAT_SHIM_URL="http://$addr" COMPAT_BROKE_KEY="$broke_key" COMPAT_BAD_KEY="$bad_key" \
   COMPAT_SMS_DELAY_MS="$sms_delay_ms"
 
-# suite LIB CMD...: run one library's suite, keep its lines; a suite that dies without saying why
-# counts as a failed check.
+# suite LIB CMD...: run one library's suite (at most 120s), keep its lines; a suite that dies or
+# hangs without saying why counts as a failed check.
 results="$tmp/results"
 : >"$results"
 suite() {
   local lib=$1 rc=0
   shift
-  "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  timeout 120 "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
   cat "$tmp/out" >>"$results"
   cat "$tmp/out"
   if [ "$rc" -ne 0 ] && ! grep -q '^FAIL ' "$tmp/out"; then
