@@ -124,7 +124,7 @@ async function rejects (p, match, wanted) {
     if (match(e)) return e
     throw new assert.AssertionError({ message: `wanted ${wanted}, got ${e.name} ${JSON.stringify(e.code ?? e.message)}` })
   }
-  throw new assert.AssertionError({ message: `wanted ${wanted}, got a result: ${JSON.stringify(v)}` })
+  throw new assert.AssertionError({ message: `wanted ${wanted}, got a result: ${JSON.stringify(v)?.slice(0, 300)}` })
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
