@@ -147,12 +147,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("opening ID map: %w", err)
 	}
 	defer store.Close()
-	var onIDMapLookup func(hit bool)
-	ids := idmap.NewCache(store, cfg.IDMapCacheSize, func(hit bool) {
-		if onIDMapLookup != nil {
-			onIDMapLookup(hit)
-		}
-	})
+	ids := idmap.NewCache(store, cfg.IDMapCacheSize)
 
 	srv, err := shim.NewServer(log, client, ids, resolver, shim.Options{
 		Profile:        profile,
@@ -166,11 +161,11 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		TracerProvider: tel.tracerProvider,
 		MeterProvider:  tel.meterProvider,
 		Propagator:     tel.propagator,
+		IDMapCache:     ids,
 	})
 	if err != nil {
 		return err
 	}
-	onIDMapLookup = srv.IDMapCacheObserver()
 
 	// Background work: settling unfinished purchases, and retention.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
