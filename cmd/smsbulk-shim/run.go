@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -64,20 +63,13 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		}
 		return err
 	}
-	cfg, err := config.Parse(environ)
+	cfg, err := config.Load(environ, *useSandbox)
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(*useSandbox); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	log, err := newLogger(stdout, cfg.LogFormat, cfg.LogLevel)
-	if err != nil {
-		return err
-	}
+	log := newLogger(stdout, cfg.LogFormat, cfg.LogLevel)
 	// trace_id and span_id on every line logged in a request
 	log = slog.New(traceLogHandler{log.Handler()})
-	profile, _ := translate.ParseProfile(cfg.Profile) // checked by Validate
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -85,7 +77,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	defer wg.Wait()
 
 	// The backend: the real one, or the sandbox on a loopback port.
-	origin := cfg.UpstreamURL
+	originURL := cfg.UpstreamURL.URL()
 	secret := cfg.KeySecret
 	probeKey := cfg.ProbeAPIKey
 	if *useSandbox {
@@ -94,7 +86,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			return err
 		}
 		defer stopSandbox()
-		origin = "http://" + sbAddr
+		originURL = &url.URL{Scheme: "http", Host: sbAddr}
 		if secret == "" {
 			secret = devSecret
 		}
@@ -103,10 +95,6 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		}
 		log.Warn("SANDBOX MODE: the shim talks to the built-in sandbox backend; no real numbers are sold and no money moves",
 			slog.String("sandbox_addr", sbAddr))
-	}
-	originURL, err := url.Parse(strings.TrimRight(origin, "/"))
-	if err != nil {
-		return fmt.Errorf("parsing upstream URL: %w", err)
 	}
 
 	tel, err := setupTelemetry(ctx, environ, log)
@@ -150,18 +138,19 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	ids := idmap.NewCache(store, cfg.IDMapCacheSize)
 
 	srv, err := shim.NewServer(log, client, ids, resolver, shim.Options{
-		Profile:        profile,
-		Keys:           keys,
-		Services:       translate.BuiltinServices(),
-		DefaultCountry: cfg.DefaultCountry,
-		CatalogTTL:     cfg.CatalogTTL,
-		RequestTimeout: cfg.RequestTimeout,
-		Origin:         passthroughOrigin(cfg.Passthrough, originURL),
-		ProxyTransport: tel.wrapTransport(upstream.NewTransport()),
-		TracerProvider: tel.tracerProvider,
-		MeterProvider:  tel.meterProvider,
-		Propagator:     tel.propagator,
-		IDMapCache:     ids,
+		Profile:         cfg.Profile,
+		Keys:            keys,
+		Services:        translate.BuiltinServices(),
+		DefaultCountry:  cfg.DefaultCountry,
+		CatalogTTL:      cfg.CatalogTTL,
+		CatalogStaleFor: cfg.CatalogStaleFor,
+		RequestTimeout:  cfg.RequestTimeout,
+		Origin:          passthroughOrigin(cfg.Passthrough, originURL),
+		ProxyTransport:  tel.wrapTransport(upstream.NewTransport()),
+		TracerProvider:  tel.tracerProvider,
+		MeterProvider:   tel.meterProvider,
+		Propagator:      tel.propagator,
+		IDMapCache:      ids,
 	})
 	if err != nil {
 		return err
@@ -180,11 +169,11 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 
 	health := &health{store: store, backend: srv, now: time.Now}
 	if probeKey != "" {
-		health.catalogMaxAge = 3 * cfg.CatalogTTL
+		health.catalogMaxAge = cfg.ReadyCatalogMaxAge
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			warmCatalog(bg, srv, probeKey, cfg.CatalogTTL/2, log)
+			warmCatalog(bg, srv, probeKey, cfg.CatalogWarmEvery, log)
 		}()
 	}
 	main := &http.Server{
@@ -214,7 +203,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	go func() { errc <- serve(main, ln) }()
 	go func() { errc <- serve(admin, adminLn) }()
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("admin_addr", adminLn.Addr().String()),
-		slog.String("profile", profile.String()), slog.String("upstream", originURL.Redacted()), slog.Bool("sandbox", *useSandbox))
+		slog.String("profile", cfg.Profile.String()), slog.String("upstream", originURL.Redacted()), slog.Bool("sandbox", *useSandbox))
 
 	select {
 	case <-ctx.Done():
@@ -263,16 +252,12 @@ func passthroughOrigin(on bool, origin *url.URL) *url.URL {
 	return origin
 }
 
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level: %w", err)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
+func newLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts)), nil
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 // startSandbox serves the built-in sandbox on a loopback port. It returns
