@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/caarlos0/env/v11"
-
 	"github.com/smsbulk/smsbulk-shim/config"
 	"github.com/smsbulk/smsbulk-shim/countries"
 	"github.com/smsbulk/smsbulk-shim/idmap"
@@ -29,18 +27,6 @@ import (
 // devSecret keys owner fingerprints in -sandbox mode when SHIM_KEY_SECRET
 // is not set. It is public, so it is refused without -sandbox.
 const devSecret = "smsbulk-shim sandbox development secret"
-
-// sandboxConfig is what -sandbox reads, with the sandbox binary's names.
-type sandboxConfig struct {
-	Keys     string        `env:"SANDBOX_KEYS" envDefault:"demo=100.00"`
-	SMSDelay time.Duration `env:"SANDBOX_SMS_DELAY" envDefault:"3s"`
-	TTL      time.Duration `env:"SANDBOX_TTL" envDefault:"20m"`
-	// RateLimit, Fault and FaultRate let a newcomer see RATE_LIMITED and
-	// ERROR_SQL for real; off by default.
-	RateLimit int     `env:"SANDBOX_RATE_LIMIT" envDefault:"0"`
-	Fault     string  `env:"SANDBOX_FAULT"`
-	FaultRate float64 `env:"SANDBOX_FAULT_RATE" envDefault:"0"`
-}
 
 // run is the whole program: flags, configuration, wiring, serving until ctx
 // is done (SIGINT or SIGTERM), and a graceful shutdown.
@@ -55,7 +41,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		fs.SetOutput(stderr)
 		fmt.Fprintf(stdout, "\nEnvironment:\n")
 		_ = config.PrintHelp(stdout)
-		fmt.Fprintf(stdout, "\nWith -sandbox: SANDBOX_KEYS (default demo=100.00), SANDBOX_SMS_DELAY (3s), SANDBOX_TTL (20m),\nSANDBOX_RATE_LIMIT (requests per key per minute, 0 = off), SANDBOX_FAULT and SANDBOX_FAULT_RATE (see the README).\n")
+		fmt.Fprintf(stdout, "\nWith -sandbox, the sandbox's variables:\n")
+		_ = sandbox.PrintEnvHelp(stdout)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -263,16 +250,15 @@ func newLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
 // startSandbox serves the built-in sandbox on a loopback port. It returns
 // one of its keys (the first in order) for the catalog warm-up.
 func startSandbox(environ []string, log *slog.Logger) (addr, key string, stop func(), err error) {
-	var sc sandboxConfig
-	if err := env.ParseWithOptions(&sc, env.Options{Environment: env.ToMap(environ)}); err != nil {
-		return "", "", nil, fmt.Errorf("reading sandbox configuration: %w", err)
-	}
-	keys, err := sandbox.ParseKeys(sc.Keys)
+	sbEnv, err := sandbox.ParseEnv(environ)
 	if err != nil {
-		return "", "", nil, fmt.Errorf("SANDBOX_KEYS: %w", err)
+		return "", "", nil, err
 	}
-	sb, err := sandbox.New(sandbox.Config{Keys: keys, SMSDelay: sc.SMSDelay, TTL: sc.TTL,
-		RateLimit: sc.RateLimit, Fault: sc.Fault, FaultRate: sc.FaultRate})
+	sbCfg, err := sbEnv.Config()
+	if err != nil {
+		return "", "", nil, err
+	}
+	sb, err := sandbox.New(sbCfg)
 	if err != nil {
 		return "", "", nil, err
 	}
@@ -282,6 +268,7 @@ func startSandbox(environ []string, log *slog.Logger) (addr, key string, stop fu
 	}
 	hs := &http.Server{Handler: sb, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
+	keys := sbCfg.Keys
 	if len(keys) == 0 {
 		keys = sandbox.DefaultKeys()
 	}
