@@ -6,33 +6,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-)
 
-// setOTEL sets OTEL_ variables in the process environment for the test (the
-// exporters read them there), removes every other OTEL_ variable from it
-// until the test ends, and returns kv for run's environ.
-func setOTEL(t *testing.T, kv ...string) []string {
-	t.Helper()
-	for _, e := range os.Environ() {
-		if k, _, _ := strings.Cut(e, "="); strings.HasPrefix(k, "OTEL_") {
-			t.Setenv(k, "") // restored after the test
-			os.Unsetenv(k)
-		}
-	}
-	var environ []string
-	for i := 0; i+1 < len(kv); i += 2 {
-		t.Setenv(kv[i], kv[i+1])
-		environ = append(environ, kv[i]+"="+kv[i+1])
-	}
-	return environ
-}
+	"github.com/smsbulk/smsbulk-shim/telemetry/telemetrytest"
+)
 
 // TestSetupTelemetry checks the choices Setup makes from the environment.
 func TestSetupTelemetry(t *testing.T) {
@@ -65,7 +47,7 @@ func TestSetupTelemetry(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			environ := setOTEL(t, tc.env...)
+			environ := telemetrytest.SetOTEL(t, tc.env...)
 			var logs bytes.Buffer
 			tel, err := Setup(t.Context(), "smsbulk-shim", environ, slog.New(slog.NewJSONHandler(&logs, nil)))
 			if tc.wantErr != "" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http/httptest"
@@ -9,49 +8,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/smsbulk/smsbulk-shim/config"
 	"github.com/smsbulk/smsbulk-shim/telemetry"
 )
-
-// clock is a settable clock, the one fake clock of this package's tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// syncBuffer is a log sink that tests read while the code writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRetentionEmptiesTheCache wires the store, the sandbox backend, the
 // shim and the background work as run does, caches a row by looking it up
@@ -66,8 +29,8 @@ func TestRetentionEmptiesTheCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	logs := &logBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
 	tel, err := telemetry.Setup(t.Context(), serviceName, nil, log)
 	if err != nil {
 		t.Fatal(err)
@@ -96,9 +59,12 @@ func TestRetentionEmptiesTheCache(t *testing.T) {
 		return body
 	}
 
-	clk := &clock{t: time.Now()}
+	// Retention's clock runs ahead by skip (nanoseconds): the package's one
+	// fake clock.
+	var skip atomic.Int64
 	w := backgroundOptions(cfg, "", log)
-	w.retention.Every, w.retention.Now = 5*time.Millisecond, clk.Now
+	w.retention.Every = 5 * time.Millisecond
+	w.retention.Now = func() time.Time { return time.Now().Add(time.Duration(skip.Load())) }
 	bg := startBackground(t.Context(), log, srv, ids, w)
 	t.Cleanup(bg.stop)
 
@@ -116,8 +82,10 @@ func TestRetentionEmptiesTheCache(t *testing.T) {
 		t.Fatal("the second getStatus was not answered from the cache")
 	}
 
-	clk.Advance(cfg.IDMapRetention + time.Hour)
-	pollUntil(t, "retention deletes the row", func() bool { return strings.Contains(logs.String(), `"msg":"id map retention","deleted":1`) })
+	skip.Store(int64(cfg.IDMapRetention + time.Hour))
+	pollUntil(t, "retention deletes the row", func() bool {
+		return strings.Contains(strings.Join(logs.Lines(), "\n"), `"msg":"id map retention","deleted":1`)
+	})
 	if got := legacy(status); got != "NO_ACTIVATION" {
 		t.Errorf("getStatus after retention deleted the row = %q, want NO_ACTIVATION", got)
 	}

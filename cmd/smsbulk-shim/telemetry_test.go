@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,6 +31,7 @@ import (
 	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/shim"
 	"github.com/smsbulk/smsbulk-shim/telemetry"
+	"github.com/smsbulk/smsbulk-shim/telemetry/telemetrytest"
 	"github.com/smsbulk/smsbulk-shim/translate"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
@@ -229,25 +229,6 @@ func (b *backendRecorder) traceparents(call string) []string {
 	return append([]string(nil), b.seen[call]...)
 }
 
-// setOTEL sets OTEL_ variables in the process environment for the test (the
-// exporters read them there), removes every other OTEL_ variable from it
-// until the test ends, and returns kv for run's environ.
-func setOTEL(t *testing.T, kv ...string) []string {
-	t.Helper()
-	for _, e := range os.Environ() {
-		if k, _, _ := strings.Cut(e, "="); strings.HasPrefix(k, "OTEL_") {
-			t.Setenv(k, "") // restored after the test
-			os.Unsetenv(k)
-		}
-	}
-	var environ []string
-	for i := 0; i+1 < len(kv); i += 2 {
-		t.Setenv(kv[i], kv[i+1])
-		environ = append(environ, kv[i]+"="+kv[i+1])
-	}
-	return environ
-}
-
 // TestTelemetryExportsOverOTLP runs a bot flow through the shim configured
 // with the standard OTEL_ variables only, against an OTLP/HTTP receiver on
 // loopback, and checks the trace tree, the propagation in and out, the
@@ -260,7 +241,7 @@ func TestTelemetryExportsOverOTLP(t *testing.T) {
 		return backend
 	})
 
-	environ := setOTEL(t,
+	environ := telemetrytest.SetOTEL(t,
 		"OTEL_TRACES_EXPORTER", "otlp",
 		"OTEL_METRICS_EXPORTER", "otlp",
 		"OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL,
