@@ -1,14 +1,16 @@
 // Package config holds the shim's one configuration struct, read from the
-// environment (prefix SHIM_) with caarlos0/env. It reads nothing by itself:
-// cmd/smsbulk-shim's run passes in the environment.
+// environment (prefix SHIM_) with caarlos0/env, each value parsed once into
+// its type. It reads nothing by itself: cmd/smsbulk-shim's run passes in the
+// environment.
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,10 +29,10 @@ type Config struct {
 	Addr      string `env:"ADDR" envDefault:":8080" help:"address of the legacy (and pass-through) listener"`
 	AdminAddr string `env:"ADMIN_ADDR" envDefault:"127.0.0.1:9090" help:"address of the admin listener (/healthz, /readyz, /metrics)"`
 
-	UpstreamURL  string `env:"UPSTREAM_URL" help:"origin of the SMSBulk backend, e.g. https://smsbulk.net; required unless -sandbox"`
-	NativePrefix string `env:"NATIVE_PREFIX" envDefault:"/api/v1" help:"path of the native JSON API under the origin"`
-	Passthrough  bool   `env:"PASSTHROUGH" envDefault:"true" help:"pass every non-legacy path to the backend origin unchanged; false answers 404"`
-	Profile      string `env:"PROFILE" envDefault:"sms-activate" help:"answer profile: sms-activate (as the original, HTTP 200 always) or smsbulk (SMSBulk's page and statuses)"`
+	UpstreamURL  Origin            `env:"UPSTREAM_URL" help:"origin of the SMSBulk backend, e.g. https://smsbulk.net (http or https, no credentials); required unless -sandbox"`
+	NativePrefix string            `env:"NATIVE_PREFIX" envDefault:"/api/v1" help:"path of the native JSON API under the origin"`
+	Passthrough  bool              `env:"PASSTHROUGH" envDefault:"true" help:"pass every non-legacy path to the backend origin unchanged; false answers 404"`
+	Profile      translate.Profile `env:"PROFILE" envDefault:"sms-activate" help:"answer profile: sms-activate (as the original, HTTP 200 always) or smsbulk (SMSBulk's page and statuses)"`
 
 	KeySecret string `env:"KEY_SECRET" help:"secret (at least 16 bytes) for the owner fingerprints and sealed purchase intents; required unless -sandbox; never change it on a live store"`
 
@@ -42,8 +44,13 @@ type Config struct {
 	CountriesFile    string        `env:"COUNTRIES_FILE" help:"CSV file replacing the built-in country table (id,iso,eng,rus,chn,slug,aliases)"`
 	CountryCacheSize int           `env:"COUNTRY_CACHE_SIZE" envDefault:"4096" help:"entries of the LRU of resolved country inputs"`
 	CatalogTTL       time.Duration `env:"CATALOG_TTL" envDefault:"5m" help:"how long the native service and country catalogs are cached"`
-	ProbeAPIKey      string        `env:"PROBE_API_KEY" help:"optional API key with which the shim keeps the native catalog fresh in the background; when set, /readyz also requires the catalog to have answered within 3 x SHIM_CATALOG_TTL (with -sandbox a sandbox key is used)"`
-	DefaultCountry   int           `env:"DEFAULT_COUNTRY" envDefault:"0" help:"country ID used when getNumber or getNumbersStatus names none (the original used the account's, Russia 0)"`
+	CatalogStaleFor  time.Duration `env:"CATALOG_STALE_FOR" envDefault:"50m" help:"how long past SHIM_CATALOG_TTL a cached catalog is still served while the backend fails to refresh it"`
+	ProbeAPIKey      string        `env:"PROBE_API_KEY" help:"optional API key with which the shim keeps the native catalog fresh in the background; when set, /readyz also requires the catalog to have answered within SHIM_READY_CATALOG_MAX_AGE (with -sandbox a sandbox key is used)"`
+	CatalogWarmEvery time.Duration `env:"CATALOG_WARM_EVERY" envDefault:"2m30s" help:"with a probe key, how often the background warm-up looks at the catalog (it refreshes a copy older than SHIM_CATALOG_TTL)"`
+	// ReadyCatalogMaxAge must exceed CatalogTTL + CatalogWarmEvery, the
+	// longest a healthy catalog goes without answering.
+	ReadyCatalogMaxAge time.Duration `env:"READY_CATALOG_MAX_AGE" envDefault:"15m" help:"with a probe key, how recently the native catalog must have answered for /readyz; above SHIM_CATALOG_TTL + SHIM_CATALOG_WARM_EVERY"`
+	DefaultCountry     int           `env:"DEFAULT_COUNTRY" envDefault:"0" help:"country ID used when getNumber or getNumbersStatus names none (the original used the account's, Russia 0)"`
 
 	RequestTimeout     time.Duration `env:"REQUEST_TIMEOUT" envDefault:"30s" help:"deadline of one legacy request, native calls included"`
 	UpstreamTimeout    time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s" help:"deadline of one native call"`
@@ -61,85 +68,174 @@ type Config struct {
 	ReconcileAfter time.Duration `env:"RECONCILE_AFTER" envDefault:"2m" help:"age after which an unfinished purchase is reconciled (replayed and refunded)"`
 	ReconcileEvery time.Duration `env:"RECONCILE_EVERY" envDefault:"30s" help:"how often unfinished purchases are looked for"`
 
-	LogFormat string `env:"LOG_FORMAT" envDefault:"json" help:"log format: json or text"`
-	LogLevel  string `env:"LOG_LEVEL" envDefault:"info" help:"log level: debug, info, warn or error"`
+	LogFormat string   `env:"LOG_FORMAT" envDefault:"json" help:"log format: json or text"`
+	LogLevel  LogLevel `env:"LOG_LEVEL" envDefault:"info" help:"log level: debug, info, warn or error"`
+}
+
+// Load reads a Config from environ and checks it: every variable that does
+// not parse and every problem Validate finds in the ones that do, in one
+// error, in the order of Config's fields. sandbox is as for Validate.
+func Load(environ []string, sandbox bool) (Config, error) {
+	c, ps, err := parse(environ)
+	if err != nil {
+		return c, err
+	}
+	failed := map[string]bool{}
+	for _, p := range ps {
+		failed[p.field] = true
+	}
+	for _, p := range c.problems(sandbox) {
+		if !failed[p.field] {
+			ps = append(ps, p)
+		}
+	}
+	return c, ps.err()
 }
 
 // Parse reads a Config from environ (KEY=VALUE strings, as os.Environ
-// gives them). It does not validate; call Validate.
+// gives them), each value into its type. Its error names every variable
+// that does not parse, in field order. It does not validate; call Validate,
+// or Load, which does both.
 func Parse(environ []string) (Config, error) {
-	var c Config
-	err := env.ParseWithOptions(&c, env.Options{Prefix: Prefix, Environment: env.ToMap(environ)})
-	if err != nil {
-		return c, fmt.Errorf("reading configuration: %w", err)
+	c, ps, err := parse(environ)
+	if err == nil && len(ps) > 0 {
+		err = fmt.Errorf("reading configuration: %w", ps.err())
 	}
-	return c, nil
+	return c, err
 }
 
-// Validate reports every problem of c in one error. sandbox is true when
-// the shim runs its built-in sandbox backend, which supplies the upstream
-// URL and allows a development key secret.
-func (c Config) Validate(sandbox bool) error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+// parse runs caarlos0/env. It returns a problem for each variable that
+// does not parse (the other fields are set), and an error for anything else
+// env reports, such as a field type it cannot parse.
+func parse(environ []string) (Config, problems, error) {
+	var c Config
+	err := env.ParseWithOptions(&c, env.Options{Prefix: Prefix, Environment: env.ToMap(environ)})
+	if err == nil {
+		return c, nil, nil
+	}
+	agg, ok := errors.AsType[env.AggregateError](err)
+	if !ok {
+		return c, nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	var ps problems
+	for _, err := range agg.Errors {
+		pe, ok := errors.AsType[env.ParseError](err)
+		if !ok {
+			return c, nil, fmt.Errorf("reading configuration: %w", err)
+		}
+		ps.add(pe.Name, "%s: %v", envName(pe.Name), pe.Err)
+	}
+	return c, ps, nil
+}
+
+// Validate reports every problem of c in one error, in the order of
+// Config's fields. sandbox is true when the shim runs its built-in sandbox
+// backend, which supplies the upstream URL and allows a development key
+// secret.
+func (c Config) Validate(sandbox bool) error { return c.problems(sandbox).err() }
+
+func (c Config) problems(sandbox bool) problems {
+	var ps problems
 	if !sandbox {
-		if c.UpstreamURL == "" {
-			add("%sUPSTREAM_URL is not set: point it at the SMSBulk backend origin, or run with -sandbox to try the shim against the built-in sandbox", Prefix)
-		} else if u, err := url.Parse(c.UpstreamURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("%sUPSTREAM_URL %q is not an http(s) origin", Prefix, c.UpstreamURL)
-		} else if u.User != nil {
-			add("%sUPSTREAM_URL must not carry credentials", Prefix)
+		if c.UpstreamURL.URL() == nil {
+			ps.add("UpstreamURL", "%sUPSTREAM_URL is not set: point it at the SMSBulk backend origin, or run with -sandbox to try the shim against the built-in sandbox", Prefix)
 		}
 		if len(c.KeySecret) < 16 {
-			add("%sKEY_SECRET must be set to at least 16 bytes (it keys the owner fingerprints of the ID map)", Prefix)
+			ps.add("KeySecret", "%sKEY_SECRET must be set to at least 16 bytes (it keys the owner fingerprints of the ID map)", Prefix)
 		}
 	}
 	if !strings.HasPrefix(c.NativePrefix, "/") {
-		add("%sNATIVE_PREFIX %q must start with /", Prefix, c.NativePrefix)
-	}
-	if _, err := translate.ParseProfile(c.Profile); err != nil {
-		add("%sPROFILE: %v", Prefix, err)
+		ps.add("NativePrefix", "%sNATIVE_PREFIX %q must start with /", Prefix, c.NativePrefix)
 	}
 	if c.IDMapDSN == "" {
-		add("%sIDMAP_DSN must not be empty", Prefix)
+		ps.add("IDMapDSN", "%sIDMAP_DSN must not be empty", Prefix)
 	}
-	for name, d := range map[string]time.Duration{
-		"REQUEST_TIMEOUT": c.RequestTimeout, "UPSTREAM_TIMEOUT": c.UpstreamTimeout, "UPSTREAM_BUY_TIMEOUT": c.UpstreamBuyTimeout,
-		"STORE_TIMEOUT": c.StoreTimeout, "CATALOG_TTL": c.CatalogTTL, "READ_HEADER_TIMEOUT": c.ReadHeaderTimeout,
-		"READ_TIMEOUT": c.ReadTimeout, "WRITE_TIMEOUT": c.WriteTimeout, "IDLE_TIMEOUT": c.IdleTimeout,
-		"SHUTDOWN_TIMEOUT": c.ShutdownTimeout, "RECONCILE_AFTER": c.ReconcileAfter, "RECONCILE_EVERY": c.ReconcileEvery,
-		"IDMAP_RETENTION": c.IDMapRetention, "BREAKER_COOLDOWN": c.BreakerCooldown,
+	for _, d := range []struct {
+		field string
+		d     time.Duration
+	}{
+		{"IDMapRetention", c.IDMapRetention}, {"StoreTimeout", c.StoreTimeout},
+		{"CatalogTTL", c.CatalogTTL}, {"CatalogStaleFor", c.CatalogStaleFor},
+		{"CatalogWarmEvery", c.CatalogWarmEvery}, {"ReadyCatalogMaxAge", c.ReadyCatalogMaxAge},
+		{"RequestTimeout", c.RequestTimeout}, {"UpstreamTimeout", c.UpstreamTimeout},
+		{"UpstreamBuyTimeout", c.UpstreamBuyTimeout}, {"BreakerCooldown", c.BreakerCooldown},
+		{"ReadHeaderTimeout", c.ReadHeaderTimeout}, {"ReadTimeout", c.ReadTimeout},
+		{"WriteTimeout", c.WriteTimeout}, {"IdleTimeout", c.IdleTimeout},
+		{"ShutdownTimeout", c.ShutdownTimeout}, {"ReconcileAfter", c.ReconcileAfter},
+		{"ReconcileEvery", c.ReconcileEvery},
 	} {
-		if d <= 0 {
-			add("%s%s must be positive, got %v", Prefix, name, d)
+		if d.d <= 0 {
+			ps.add(d.field, "%s must be positive, got %v", envName(d.field), d.d)
 		}
 	}
+	if (c.ProbeAPIKey != "" || sandbox) && c.ReadyCatalogMaxAge <= c.CatalogTTL+c.CatalogWarmEvery {
+		ps.add("ReadyCatalogMaxAge", "%sREADY_CATALOG_MAX_AGE (%v) must exceed %sCATALOG_TTL + %sCATALOG_WARM_EVERY (%v), or /readyz fails while the catalog is healthy",
+			Prefix, c.ReadyCatalogMaxAge, Prefix, Prefix, c.CatalogTTL+c.CatalogWarmEvery)
+	}
 	if c.WriteTimeout <= c.RequestTimeout {
-		add("%sWRITE_TIMEOUT (%v) must exceed %sREQUEST_TIMEOUT (%v), or answers are cut off", Prefix, c.WriteTimeout, Prefix, c.RequestTimeout)
+		ps.add("WriteTimeout", "%sWRITE_TIMEOUT (%v) must exceed %sREQUEST_TIMEOUT (%v), or answers are cut off", Prefix, c.WriteTimeout, Prefix, c.RequestTimeout)
 	}
 	if c.ReconcileAfter <= c.RequestTimeout {
-		add("%sRECONCILE_AFTER (%v) must exceed %sREQUEST_TIMEOUT (%v), or purchases still in flight get refunded", Prefix, c.ReconcileAfter, Prefix, c.RequestTimeout)
+		ps.add("ReconcileAfter", "%sRECONCILE_AFTER (%v) must exceed %sREQUEST_TIMEOUT (%v), or purchases still in flight get refunded", Prefix, c.ReconcileAfter, Prefix, c.RequestTimeout)
 	}
 	if c.UpstreamRetries < 0 {
-		add("%sUPSTREAM_RETRIES must not be negative", Prefix)
+		ps.add("UpstreamRetries", "%sUPSTREAM_RETRIES must not be negative", Prefix)
 	}
 	if c.BreakerThreshold < 0 {
-		add("%sBREAKER_THRESHOLD must not be negative (0 turns the breaker off)", Prefix)
+		ps.add("BreakerThreshold", "%sBREAKER_THRESHOLD must not be negative (0 turns the breaker off)", Prefix)
 	}
 	if c.IDMapCacheSize < 1 || c.CountryCacheSize < 1 {
-		add("%sIDMAP_CACHE_SIZE and %sCOUNTRY_CACHE_SIZE must be at least 1", Prefix, Prefix)
+		ps.add("IDMapCacheSize", "%sIDMAP_CACHE_SIZE and %sCOUNTRY_CACHE_SIZE must be at least 1", Prefix, Prefix)
 	}
 	switch c.LogFormat {
 	case "json", "text":
 	default:
-		add("%sLOG_FORMAT %q: want json or text", Prefix, c.LogFormat)
+		ps.add("LogFormat", "%sLOG_FORMAT %q: want json or text", Prefix, c.LogFormat)
 	}
-	switch strings.ToLower(c.LogLevel) {
-	case "debug", "info", "warn", "error":
-	default:
-		add("%sLOG_LEVEL %q: want debug, info, warn or error", Prefix, c.LogLevel)
+	return ps
+}
+
+// problem is one thing wrong with a Config, and the field it is about.
+type problem struct {
+	field string // the Config field's Go name
+	err   error
+}
+
+// problems collects the problems of a Config in any order; err reports
+// them in the order of Config's fields.
+type problems []problem
+
+func (ps *problems) add(field, format string, args ...any) {
+	*ps = append(*ps, problem{field: field, err: fmt.Errorf(format, args...)})
+}
+
+func (ps problems) err() error {
+	ps = slices.Clone(ps)
+	slices.SortStableFunc(ps, func(a, b problem) int { return cmp.Compare(fieldIndex(a.field), fieldIndex(b.field)) })
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = p.err
 	}
 	return errors.Join(errs...)
+}
+
+// fieldIndex is the position of the named field in Config; an unknown name
+// sorts last.
+func fieldIndex(name string) int {
+	f, ok := reflect.TypeFor[Config]().FieldByName(name)
+	if !ok {
+		return reflect.TypeFor[Config]().NumField()
+	}
+	return f.Index[0]
+}
+
+// envName is the variable of the named field of Config.
+func envName(field string) string {
+	f, ok := reflect.TypeFor[Config]().FieldByName(field)
+	if !ok {
+		return field
+	}
+	return Prefix + f.Tag.Get("env")
 }
 
 // PrintHelp writes every variable of Config with its default and meaning.

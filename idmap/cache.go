@@ -2,6 +2,7 @@ package idmap
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -15,11 +16,11 @@ const DefaultCacheSize = 10000
 // misses, so a row committed by another replica is found at once. An active
 // row's native ID never changes, so a cached answer stays right; only
 // retention removes such rows, and DeleteBefore through Cached empties the
-// cache. Every other call passes through.
+// cache. Every other call passes through. Stats counts the lookups.
 type Cached struct {
-	s        Store
-	lru      *lru.Cache[cacheKey, string]
-	onLookup func(hit bool)
+	s            Store
+	lru          *lru.Cache[cacheKey, string]
+	hits, misses atomic.Uint64
 }
 
 var _ Store = (*Cached)(nil)
@@ -30,10 +31,8 @@ type cacheKey struct {
 }
 
 // NewCache wraps s with an LRU of size entries (DefaultCacheSize if size <
-// 1). onLookup, if not nil, is called once per Lookup with whether it was
-// answered from memory (for hit-rate metrics); it must be cheap and safe for
-// concurrent use.
-func NewCache(s Store, size int, onLookup func(hit bool)) *Cached {
+// 1).
+func NewCache(s Store, size int) *Cached {
 	if size < 1 {
 		size = DefaultCacheSize
 	}
@@ -42,20 +41,24 @@ func NewCache(s Store, size int, onLookup func(hit bool)) *Cached {
 		// lru.New fails only for a size below 1, excluded above.
 		panic("idmap: " + err.Error())
 	}
-	if onLookup == nil {
-		onLookup = func(bool) {}
-	}
-	return &Cached{s: s, lru: c, onLookup: onLookup}
+	return &Cached{s: s, lru: c}
+}
+
+// Stats returns how many Lookups were answered from memory (hits) and how
+// many asked the wrapped store (misses) since NewCache. It is safe for
+// concurrent use and cheap enough to call at every metric collection.
+func (c *Cached) Stats() (hits, misses uint64) {
+	return c.hits.Load(), c.misses.Load()
 }
 
 // Lookup implements Store from memory when it can.
 func (c *Cached) Lookup(ctx context.Context, owner string, legacyID int64) (string, error) {
 	k := cacheKey{owner: owner, legacyID: legacyID}
 	if nativeID, ok := c.lru.Get(k); ok {
-		c.onLookup(true)
+		c.hits.Add(1)
 		return nativeID, nil
 	}
-	c.onLookup(false)
+	c.misses.Add(1)
 	nativeID, err := c.s.Lookup(ctx, owner, legacyID)
 	if err != nil {
 		return "", err

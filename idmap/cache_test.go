@@ -3,35 +3,25 @@ package idmap
 import (
 	"fmt"
 	"path/filepath"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 )
 
 func TestCachedConformance(t *testing.T) {
+	t.Parallel()
 	testStore(t, func(tb testing.TB) backend {
 		open := sqliteBackend(tb)
-		return func(tb testing.TB, opt Options) Store { return NewCache(open(tb, opt), 64, nil) }
+		return func(tb testing.TB, opt Options) Store { return NewCache(open(tb, opt), 64) }
 	})
-}
-
-// hitCounter counts onLookup calls.
-type hitCounter struct{ hits, misses atomic.Int64 }
-
-func (c *hitCounter) onLookup(hit bool) {
-	if hit {
-		c.hits.Add(1)
-	} else {
-		c.misses.Add(1)
-	}
 }
 
 // TestCached runs a cache over one SQLite file while a second store on the
 // same file plays another replica.
 func TestCached(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "c.db")
-	var n hitCounter
-	c := NewCache(openSQLite(t, path, Options{}), 8, n.onLookup)
+	c := NewCache(openSQLite(t, path, Options{}), 8)
 	replica := openSQLite(t, path, Options{})
 
 	id := reserve(t, c, Reservation{Owner: owner})
@@ -40,7 +30,7 @@ func TestCached(t *testing.T) {
 		do         func(tb testing.TB)
 		owner      string
 		want       string // "" for ErrNotFound
-		hits, miss int64
+		hits, miss uint64
 	}{
 		{name: "pending is a miss", owner: owner, want: "", hits: 0, miss: 1},
 		{name: "committed elsewhere is found at once (misses are not cached)",
@@ -60,7 +50,7 @@ func TestCached(t *testing.T) {
 				st.do(t)
 			}
 			wantLookup(t, c, st.owner, id, st.want)
-			if h, m := n.hits.Load(), n.misses.Load(); h != st.hits || m != st.miss {
+			if h, m := c.Stats(); h != st.hits || m != st.miss {
 				t.Fatalf("hits, misses = %d, %d; want %d, %d", h, m, st.hits, st.miss)
 			}
 		})
@@ -68,21 +58,45 @@ func TestCached(t *testing.T) {
 }
 
 func TestCachedEvicts(t *testing.T) {
-	var n hitCounter
-	c := NewCache(openSQLite(t, filepath.Join(t.TempDir(), "e.db"), Options{}), 2, n.onLookup)
+	t.Parallel()
+	c := NewCache(openSQLite(t, filepath.Join(t.TempDir(), "e.db"), Options{}), 2)
 	ids := seed(t, c, 3)
 	for _, id := range ids {
 		wantLookup(t, c, owner, id, fmt.Sprint("native-", id)) // 3 misses; the first is evicted
 	}
 	wantLookup(t, c, owner, ids[2], fmt.Sprint("native-", ids[2])) // hit
 	wantLookup(t, c, owner, ids[0], fmt.Sprint("native-", ids[0])) // evicted: miss
-	if h, m := n.hits.Load(), n.misses.Load(); h != 1 || m != 4 {
+	if h, m := c.Stats(); h != 1 || m != 4 {
 		t.Fatalf("hits, misses = %d, %d; want 1, 4", h, m)
 	}
 }
 
+// TestCachedStatsConcurrent counts every Lookup of many goroutines once.
+func TestCachedStatsConcurrent(t *testing.T) {
+	t.Parallel()
+	c := NewCache(openSQLite(t, filepath.Join(t.TempDir(), "s.db"), Options{}), 8)
+	id := seed(t, c, 1)[0]
+	const goroutines, each = 8, 25
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range each {
+				if _, err := c.Lookup(t.Context(), owner, id); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	hits, misses := c.Stats()
+	if hits+misses != goroutines*each || misses < 1 || hits < 1 {
+		t.Fatalf("hits, misses = %d, %d; want %d lookups, at least one of each", hits, misses, goroutines*each)
+	}
+}
+
 func BenchmarkLookupCached(b *testing.B) {
-	c := NewCache(openSQLite(b, filepath.Join(b.TempDir(), "b.db"), Options{}), 2000, nil)
+	c := NewCache(openSQLite(b, filepath.Join(b.TempDir(), "b.db"), Options{}), 2000)
 	ids := seed(b, c, 1000)
 	for _, id := range ids {
 		if _, err := c.Lookup(b.Context(), owner, id); err != nil {

@@ -16,7 +16,7 @@ func benchServer(b *testing.B) http.Handler {
 	b.Helper()
 	return newRig(b, rigOptions{
 		sandbox:   sandbox.Config{Keys: map[string]string{"bench": "1000000.00"}},
-		wrapStore: func(s idmap.Store) shim.IDStore { return idmap.NewCache(s, 1000, nil) },
+		wrapStore: func(s idmap.Store) shim.IDStore { return idmap.NewCache(s, 1000) },
 		secret:    "bench-secret-0123456789abcdef",
 	}).srv
 }

@@ -66,6 +66,9 @@ type Options struct {
 	// CatalogTTL is how long the native service and country catalogs are
 	// cached. Default 5m.
 	CatalogTTL time.Duration
+	// CatalogStaleFor is how long past CatalogTTL a cached catalog is still
+	// served while the backend fails to refresh it. Default 10 x CatalogTTL.
+	CatalogStaleFor time.Duration
 	// RequestTimeout bounds one legacy request. Default 30s.
 	RequestTimeout time.Duration
 	// CompensationTimeout bounds the refund made when a purchase cannot be
@@ -90,6 +93,11 @@ type Options struct {
 	Propagator propagation.TextMapPropagator
 	// MeterProvider makes the shim's instruments. nil records nothing.
 	MeterProvider metric.MeterProvider
+	// IDMapCache is the cache in front of the ID map store (the store given
+	// to NewServer, usually an *idmap.Cached), whose Stats are exported as
+	// smsbulk_shim.cache.lookups{cache="idmap"}. nil exports no idmap
+	// series.
+	IDMapCache CacheStats
 }
 
 // Server is the legacy front end. Create it with NewServer; it is an
@@ -132,7 +140,10 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	tel, err := newTelemetry(opt.TracerProvider, opt.MeterProvider, cc)
+	if opt.CatalogStaleFor <= 0 {
+		opt.CatalogStaleFor = 10 * opt.CatalogTTL
+	}
+	tel, err := newTelemetry(opt.TracerProvider, opt.MeterProvider, cc, opt.IDMapCache)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +160,7 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 	ids = tel.idStore(ids)
 	s := &Server{
 		log: log, api: api, ids: ids, cc: cc, opt: opt, defaultC: def, tel: tel, verified: verified,
-		catalog: &catalog{api: api, ttl: opt.CatalogTTL, staleFor: 10 * opt.CatalogTTL, now: opt.Now, onLookup: tel.cacheLookup},
+		catalog: &catalog{api: api, ttl: opt.CatalogTTL, staleFor: opt.CatalogStaleFor, now: opt.Now, onLookup: tel.cacheLookup},
 	}
 	s.router = s.routes()
 	return s, nil

@@ -65,7 +65,7 @@ type telemetry struct {
 	caches map[string]*cacheStats
 }
 
-func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countries.Resolver) (*telemetry, error) {
+func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countries.Resolver, idmapCache CacheStats) (*telemetry, error) {
 	if tp == nil {
 		tp = tracenoop.NewTracerProvider()
 	}
@@ -101,9 +101,9 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countrie
 	t.compensations, err = m.Int64Counter("smsbulk_shim.compensations", metric.WithUnit("{purchase}"),
 		metric.WithDescription("Purchases refunded because they could not be stored or answered, by outcome (ok, failed)."))
 	add(err)
-	// One counter for every cache. The country resolver counts its own
-	// lookups, so the counter is read at collection time.
-	t.caches = map[string]*cacheStats{"services": {}, "catalog_countries": {}, "idmap": {}}
+	// One counter for every cache. The country resolver and the ID map
+	// cache count their own lookups, so they are read at collection time.
+	t.caches = map[string]*cacheStats{"services": {}, "catalog_countries": {}}
 	_, err = m.Int64ObservableCounter("smsbulk_shim.cache.lookups", metric.WithUnit("{lookup}"),
 		metric.WithDescription("Cache lookups by cache (countries, services, catalog_countries, idmap) and result (hit, miss)."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
@@ -118,6 +118,10 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countrie
 				hits, misses := cc.Stats()
 				observe("countries", int64(hits), int64(misses))
 			}
+			if idmapCache != nil {
+				hits, misses := idmapCache.Stats()
+				observe("idmap", int64(hits), int64(misses))
+			}
 			return nil
 		}))
 	add(err)
@@ -125,6 +129,13 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countrie
 		return nil, err
 	}
 	return t, nil
+}
+
+// CacheStats is a cache that counts its own lookups, such as
+// *idmap.Cached: Stats returns the hits and misses so far. It is read at
+// every metric collection, so it must be cheap and safe for concurrent use.
+type CacheStats interface {
+	Stats() (hits, misses uint64)
 }
 
 // cacheStats counts the lookups of one cache.
@@ -140,12 +151,6 @@ func (t *telemetry) cacheLookup(cache string, hit bool) {
 	default:
 		c.misses.Add(1)
 	}
-}
-
-// IDMapCacheObserver returns the function to give idmap.NewCache so that
-// its hits and misses are counted with the other caches.
-func (s *Server) IDMapCacheObserver() func(hit bool) {
-	return func(hit bool) { s.tel.cacheLookup("idmap", hit) }
 }
 
 func (t *telemetry) compensation(ctx context.Context, ok bool) {

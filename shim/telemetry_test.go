@@ -54,7 +54,9 @@ func newTelEnv(tb testing.TB, origin bool) *telEnv {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics))
 	logs := &logBuffer{}
-	var observe func(bool)
+	// newRig opens the store and then calls wrapStore, before it makes the
+	// server, so the cache exists before the first metric collection.
+	var cache *idmap.Cached
 	r := newRig(tb, rigOptions{
 		sandbox: sandbox.Config{Keys: map[string]string{telKey: "100.00"}, SMSDelay: time.Hour, TTL: 2 * time.Hour},
 		upstream: upstream.Options{
@@ -63,16 +65,21 @@ func newTelEnv(tb testing.TB, origin bool) *telEnv {
 				return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tp), otelhttp.WithMeterProvider(mp))
 			},
 		},
-		wrapStore: func(s idmap.Store) shim.IDStore { return idmap.NewCache(s, 100, func(hit bool) { observe(hit) }) },
+		wrapStore: func(s idmap.Store) shim.IDStore { cache = idmap.NewCache(s, 100); return cache },
 		secret:    "telemetry-test-secret-0123456789",
-		shim:      shim.Options{TracerProvider: tp, MeterProvider: mp},
-		origin:    origin,
-		log:       logs,
+		shim: shim.Options{TracerProvider: tp, MeterProvider: mp,
+			IDMapCache: statsFunc(func() (uint64, uint64) { return cache.Stats() })},
+		origin: origin,
+		log:    logs,
 	})
-	observe = r.srv.IDMapCacheObserver()
 	return &telEnv{url: r.listen(tb), srv: r.srv, sb: r.sb, store: r.store, keys: r.keys,
 		spans: spans, metrics: metrics, logs: logs, sent: map[string]int64{}}
 }
+
+// statsFunc is a shim.CacheStats made of a function.
+type statsFunc func() (hits, misses uint64)
+
+func (f statsFunc) Stats() (hits, misses uint64) { return f() }
 
 // call sends one legacy request with a sampled W3C traceparent of a new
 // trace and returns the body and the span context it sent.

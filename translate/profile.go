@@ -39,3 +39,18 @@ func (p Profile) String() string {
 	}
 	return "sms-activate"
 }
+
+// UnmarshalText sets p from its name, as ParseProfile reads it, so that a
+// Profile can be a configuration field (encoding.TextUnmarshaler). On an
+// error p is unchanged.
+func (p *Profile) UnmarshalText(text []byte) error {
+	v, err := ParseProfile(string(text))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
+// MarshalText returns the profile's name (encoding.TextMarshaler).
+func (p Profile) MarshalText() ([]byte, error) { return []byte(p.String()), nil }

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -32,26 +31,12 @@ func main() {
 	}
 }
 
-// config is the environment of the sandbox binary.
+// config is the environment of the sandbox binary beside the sandbox's
+// own (sandbox.Env).
 type config struct {
 	// Addr is the listen address; port 0 picks a free port, which the
 	// "listening" log line reports.
 	Addr string `env:"SANDBOX_ADDR" envDefault:":8081"`
-	// Keys is the API keys and their starting balances, "key=balance,...".
-	Keys string `env:"SANDBOX_KEYS" envDefault:"demo=100.00"`
-	// SMSDelay is the time from a purchase or retry to the SMS.
-	SMSDelay time.Duration `env:"SANDBOX_SMS_DELAY" envDefault:"3s"`
-	// TTL is the lifetime of an activation.
-	TTL time.Duration `env:"SANDBOX_TTL" envDefault:"20m"`
-	// RateLimit is the requests allowed per key per RateWindow; 0 is off.
-	RateLimit int `env:"SANDBOX_RATE_LIMIT" envDefault:"0"`
-	// RateWindow is the rate-limit window.
-	RateWindow time.Duration `env:"SANDBOX_RATE_WINDOW" envDefault:"1m"`
-	// Fault is a fault spec applied to a fraction FaultRate of requests.
-	Fault     string  `env:"SANDBOX_FAULT"`
-	FaultRate float64 `env:"SANDBOX_FAULT_RATE" envDefault:"0"`
-	// Seed, when not 0, seeds activation IDs and phone numbers.
-	Seed uint64 `env:"SANDBOX_SEED" envDefault:"0"`
 }
 
 const usage = `Usage: smsbulk-sandbox [-h]
@@ -59,16 +44,13 @@ const usage = `Usage: smsbulk-sandbox [-h]
 Serves the SMSBulk native API sandbox under /api/v1 (and GET /healthz).
 Configuration comes from the environment:
 
-  SANDBOX_ADDR        listen address (default ":8081"; "127.0.0.1:0" picks a free port)
-  SANDBOX_KEYS        API keys and balances, "key=balance,..." (default "demo=100.00")
-  SANDBOX_SMS_DELAY   time from purchase or retry to the SMS (default 3s)
-  SANDBOX_TTL         lifetime of an activation (default 20m)
-  SANDBOX_RATE_LIMIT  requests per key per window, 0 = off (default 0)
-  SANDBOX_RATE_WINDOW rate-limit window (default 1m)
-  SANDBOX_FAULT       fault spec for a fraction of requests, e.g. "latency=2s,reset-after-commit"
-  SANDBOX_FAULT_RATE  that fraction, 0..1 (default 0)
-  SANDBOX_SEED        seed for IDs and phone numbers, 0 = random (default 0)
+  SANDBOX_ADDR  listen address (default ":8081"; "127.0.0.1:0" picks a free port)
 
+and the sandbox's own variables:
+
+`
+
+const usageEnd = `
 Logs are JSON lines on stderr, one per request; API keys appear only as a short hash.
 `
 
@@ -77,7 +59,11 @@ Logs are JSON lines on stderr, one per request; API keys appear only as a short 
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("smsbulk-sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stdout, usage) }
+	fs.Usage = func() {
+		fmt.Fprint(stdout, usage)
+		_ = sandbox.PrintEnvHelp(stdout)
+		fmt.Fprint(stdout, usageEnd)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -91,21 +77,13 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: env.ToMap(environ)}); err != nil {
 		return fmt.Errorf("reading the environment: %w", err)
 	}
-	keys, err := sandbox.ParseKeys(cfg.Keys)
+	sbEnv, err := sandbox.ParseEnv(environ)
 	if err != nil {
-		return fmt.Errorf("reading SANDBOX_KEYS: %w", err)
+		return err
 	}
-	sbCfg := sandbox.Config{
-		Keys:       keys,
-		SMSDelay:   cfg.SMSDelay,
-		TTL:        cfg.TTL,
-		RateLimit:  cfg.RateLimit,
-		RateWindow: cfg.RateWindow,
-		Fault:      cfg.Fault,
-		FaultRate:  cfg.FaultRate,
-	}
-	if cfg.Seed != 0 {
-		sbCfg.Rand = rand.New(rand.NewPCG(cfg.Seed, cfg.Seed))
+	sbCfg, err := sbEnv.Config()
+	if err != nil {
+		return err
 	}
 	sb, err := sandbox.New(sbCfg)
 	if err != nil {
@@ -133,8 +111,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "keys", len(keys), "sms_delay", cfg.SMSDelay.String(),
-		"ttl", cfg.TTL.String(), "rate_limit", cfg.RateLimit, "fault", cfg.Fault, "fault_rate", cfg.FaultRate)
+	log.Info("listening", "addr", ln.Addr().String(), "keys", len(sbCfg.Keys), "sms_delay", sbEnv.SMSDelay.String(),
+		"ttl", sbEnv.TTL.String(), "rate_limit", sbEnv.RateLimit, "fault", sbEnv.Fault, "fault_rate", sbEnv.FaultRate)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

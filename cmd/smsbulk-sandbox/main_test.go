@@ -97,6 +97,7 @@ func get(tb testing.TB, url, key string) (int, string) {
 }
 
 func TestRunServesBalance(t *testing.T) {
+	t.Parallel()
 	base, logs := start(t)
 	if status, body := get(t, base+"/healthz", ""); status != 200 || body != `{"status":"ok"}` {
 		t.Errorf("healthz: %d %q", status, body)
@@ -118,6 +119,7 @@ func TestRunServesBalance(t *testing.T) {
 }
 
 func TestRunEnvironment(t *testing.T) {
+	t.Parallel()
 	base, _ := start(t, "SANDBOX_KEYS=alpha=5,beta=0.25", "SANDBOX_RATE_LIMIT=1")
 	tests := []struct {
 		key    string
@@ -138,11 +140,13 @@ func TestRunEnvironment(t *testing.T) {
 }
 
 func TestRunHelp(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if err := run(t.Context(), []string{"-h"}, nil, &out, io.Discard); err != nil {
 		t.Fatalf("run -h: %v", err)
 	}
-	for _, v := range []string{"SANDBOX_ADDR", "SANDBOX_KEYS", "SANDBOX_SMS_DELAY", "SANDBOX_TTL", "SANDBOX_RATE_LIMIT", "SANDBOX_FAULT", "SANDBOX_FAULT_RATE"} {
+	for _, v := range []string{"SANDBOX_ADDR", "SANDBOX_KEYS", "SANDBOX_SMS_DELAY", "SANDBOX_TTL", "SANDBOX_RATE_LIMIT", "SANDBOX_RATE_WINDOW",
+		"SANDBOX_FAULT", "SANDBOX_FAULT_RATE", "SANDBOX_SEED"} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("help lacks %s:\n%s", v, out.String())
 		}
@@ -150,6 +154,7 @@ func TestRunHelp(t *testing.T) {
 }
 
 func TestRunRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		args    []string
@@ -164,6 +169,7 @@ func TestRunRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			err := run(t.Context(), tc.args, tc.environ, io.Discard, io.Discard)
 			if err == nil {
 				t.Fatal("no error")

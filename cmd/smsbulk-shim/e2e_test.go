@@ -41,6 +41,7 @@ func do(tb testing.TB, addr, style string, params url.Values) string {
 }
 
 func TestBotFlow(t *testing.T) {
+	t.Parallel()
 	sb, sbURL := serveSandbox(t, sandbox.Config{Keys: map[string]string{"bot": "10.00"}, SMSDelay: 150 * time.Millisecond}, nil)
 	p := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret)
 	for _, style := range []string{"GET", "POST-query", "POST-form"} {
@@ -97,6 +98,7 @@ func TestBotFlow(t *testing.T) {
 // TestEveryErrorCodeForReal reaches each error code of the product page
 // through the shim and a real sandbox backend.
 func TestEveryErrorCodeForReal(t *testing.T) {
+	t.Parallel()
 	sb, sbURL := serveSandbox(t, sandbox.Config{Keys: map[string]string{"bot": "10.00", "broke": "0.00"}}, nil)
 	activate := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret)
 	smsbulk := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret, "SHIM_PROFILE=smsbulk")
@@ -166,6 +168,7 @@ func TestEveryErrorCodeForReal(t *testing.T) {
 // TestRestartKeepsIDs buys numbers, stops the shim, starts it again on the
 // same SQLite file and finds every legacy ID; another key finds none.
 func TestRestartKeepsIDs(t *testing.T) {
+	t.Parallel()
 	_, sbURL := serveSandbox(t, sandbox.Config{Keys: map[string]string{"bot": "10.00", "other": "10.00"}}, nil)
 	dsn := "SHIM_IDMAP_DSN=" + t.TempDir() + "/idmap.db"
 	first := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret, dsn)
@@ -199,6 +202,7 @@ func TestRestartKeepsIDs(t *testing.T) {
 // TestPassthrough sends non-legacy paths to the backend unchanged, and 404
 // when pass-through is off.
 func TestPassthrough(t *testing.T) {
+	t.Parallel()
 	_, sbURL := serveSandbox(t, sandbox.Config{}, nil)
 	on := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret)
 	req, _ := http.NewRequest("GET", "http://"+on.Addr+"/api/v1/wallet/balance", nil)

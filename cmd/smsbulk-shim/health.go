@@ -5,6 +5,10 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/smsbulk/smsbulk-shim/config"
+	"github.com/smsbulk/smsbulk-shim/idmap"
+	"github.com/smsbulk/smsbulk-shim/shim"
 )
 
 // health answers the admin listener's probes.
@@ -22,6 +26,17 @@ type health struct {
 	catalogMaxAge time.Duration
 	now           func() time.Time
 	stopping      atomic.Bool
+}
+
+// newAdmin makes the admin listener's probes on the ID map store and the
+// shim. With a probe key, readiness also wants the catalog to have answered
+// within SHIM_READY_CATALOG_MAX_AGE.
+func newAdmin(cfg config.Config, ids *idmap.Cached, srv *shim.Server, probeKey string) *health {
+	h := &health{store: ids, backend: srv, now: time.Now}
+	if probeKey != "" {
+		h.catalogMaxAge = cfg.ReadyCatalogMaxAge
+	}
+	return h
 }
 
 func (h *health) routes(metrics http.Handler) http.Handler {

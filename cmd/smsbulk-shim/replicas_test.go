@@ -61,6 +61,7 @@ func freshPGSchema(tb testing.TB) string {
 // the database and the backend, as replicas behind a load balancer do.
 // (TestDurability runs the shim as real processes.)
 func TestReplicasShareOnePostgres(t *testing.T) {
+	t.Parallel()
 	dsn := freshPGSchema(t)
 	keys := []string{"replica-key-alpha-7c1e", "replica-key-beta-2f9a", "replica-key-gamma-55d0"}
 	initial := map[string]string{}

@@ -130,6 +130,7 @@ func (p *shimProc) legacy(tb testing.TB, params url.Values) (int, string, string
 }
 
 func TestRunRefusesWithoutUpstream(t *testing.T) {
+	t.Parallel()
 	err := run(t.Context(), nil, []string{"SHIM_ADDR=127.0.0.1:0"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "SHIM_UPSTREAM_URL is not set") || !strings.Contains(err.Error(), "-sandbox") {
 		t.Fatalf("run without upstream: %v", err)
@@ -137,6 +138,7 @@ func TestRunRefusesWithoutUpstream(t *testing.T) {
 }
 
 func TestRunHelpListsVariables(t *testing.T) {
+	t.Parallel()
 	var out strings.Builder
 	if err := run(t.Context(), []string{"-h"}, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
@@ -149,6 +151,7 @@ func TestRunHelpListsVariables(t *testing.T) {
 }
 
 func TestRunSandboxWarnsAndServes(t *testing.T) {
+	t.Parallel()
 	p := startShim(t, []string{"-sandbox"})
 	code, ct, body := p.legacy(t, url.Values{"api_key": {"demo"}, "action": {"getBalance"}})
 	if code != 200 || ct != "text/plain; charset=utf-8" || body != "ACCESS_BALANCE:100.00" {
@@ -187,6 +190,7 @@ func waitReady(tb testing.TB, p *shimProc, want int) (int, string) {
 
 // TestReadyNeedsTheCatalog: with a probe key the catalog must answer.
 func TestReadyNeedsTheCatalog(t *testing.T) {
+	t.Parallel()
 	_, sbURL := serveSandbox(t, sandbox.Config{Keys: map[string]string{"probe": "1.00"}}, nil)
 	good := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret, "SHIM_PROBE_API_KEY=probe")
 	if code, body := waitReady(t, good, 200); code != 200 {
@@ -201,6 +205,7 @@ func TestReadyNeedsTheCatalog(t *testing.T) {
 // TestRunSandboxFaults: -sandbox takes the sandbox's rate limit and fault
 // variables, so that RATE_LIMITED and ERROR_SQL can be seen by hand.
 func TestRunSandboxFaults(t *testing.T) {
+	t.Parallel()
 	limited := startShim(t, []string{"-sandbox"}, "SANDBOX_KEYS=a-probe=1.00,bot=1.00", "SANDBOX_RATE_LIMIT=2")
 	var got []string
 	for range 3 {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/hex"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,7 +19,6 @@ import (
 
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -33,6 +30,8 @@ import (
 	"github.com/smsbulk/smsbulk-shim/countries"
 	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/shim"
+	"github.com/smsbulk/smsbulk-shim/telemetry"
+	"github.com/smsbulk/smsbulk-shim/telemetry/telemetrytest"
 	"github.com/smsbulk/smsbulk-shim/translate"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
@@ -230,25 +229,6 @@ func (b *backendRecorder) traceparents(call string) []string {
 	return append([]string(nil), b.seen[call]...)
 }
 
-// setOTEL sets OTEL_ variables in the process environment for the test (the
-// exporters read them there), removes every other OTEL_ variable from it
-// until the test ends, and returns kv for run's environ.
-func setOTEL(t *testing.T, kv ...string) []string {
-	t.Helper()
-	for _, e := range os.Environ() {
-		if k, _, _ := strings.Cut(e, "="); strings.HasPrefix(k, "OTEL_") {
-			t.Setenv(k, "") // restored after the test
-			os.Unsetenv(k)
-		}
-	}
-	var environ []string
-	for i := 0; i+1 < len(kv); i += 2 {
-		t.Setenv(kv[i], kv[i+1])
-		environ = append(environ, kv[i]+"="+kv[i+1])
-	}
-	return environ
-}
-
 // TestTelemetryExportsOverOTLP runs a bot flow through the shim configured
 // with the standard OTEL_ variables only, against an OTLP/HTTP receiver on
 // loopback, and checks the trace tree, the propagation in and out, the
@@ -261,7 +241,7 @@ func TestTelemetryExportsOverOTLP(t *testing.T) {
 		return backend
 	})
 
-	environ := setOTEL(t,
+	environ := telemetrytest.SetOTEL(t,
 		"OTEL_TRACES_EXPORTER", "otlp",
 		"OTEL_METRICS_EXPORTER", "otlp",
 		"OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL,
@@ -462,198 +442,9 @@ func TestTelemetryExportsOverOTLP(t *testing.T) {
 	}
 }
 
-// TestSetupTelemetry checks the choices setupTelemetry makes from the
-// environment.
-func TestSetupTelemetry(t *testing.T) {
-	sampled := trace.ContextWithRemoteSpanContext(t.Context(), trace.NewSpanContext(trace.SpanContextConfig{
-		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled, Remote: true}))
-	cases := []struct {
-		name string
-		env  []string
-		// wantErr is a text the error must hold; "" means no error.
-		wantErr string
-		// recordRoot and recordSampled say whether a span is recorded
-		// without a parent and under a sampled caller's.
-		recordRoot, recordSampled bool
-		metrics                   int // status of /metrics
-		logged                    string
-	}{
-		{name: "nothing set", recordRoot: false, recordSampled: true, metrics: 200, logged: `"traces_exporter":"none","metrics_exporter":"none"`},
-		{name: "exporters none", env: []string{"OTEL_TRACES_EXPORTER", "none", "OTEL_METRICS_EXPORTER", "none", "OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1"},
-			recordRoot: false, recordSampled: true, metrics: 200, logged: `"traces_exporter":"none","metrics_exporter":"none"`},
-		{name: "endpoint set", env: []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1"},
-			recordRoot: true, recordSampled: true, metrics: 200, logged: `"traces_exporter":"otlp","metrics_exporter":"otlp","sampler":"parentbased_always_on"`},
-		{name: "ratio sampler", env: []string{"OTEL_TRACES_EXPORTER", "otlp", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:1/v1/traces", "OTEL_TRACES_SAMPLER", "traceidratio", "OTEL_TRACES_SAMPLER_ARG", "0"},
-			recordRoot: false, recordSampled: false, metrics: 200, logged: `"traces_exporter":"otlp","metrics_exporter":"none","sampler":"traceidratio"`},
-		{name: "sdk disabled", env: []string{"OTEL_SDK_DISABLED", "true", "OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1"},
-			recordRoot: false, recordSampled: false, metrics: 404, logged: "OTEL_SDK_DISABLED"},
-		{name: "bad sampler", env: []string{"OTEL_TRACES_SAMPLER", "sometimes"}, wantErr: "OTEL_TRACES_SAMPLER"},
-		{name: "bad sampler ratio", env: []string{"OTEL_TRACES_SAMPLER", "traceidratio", "OTEL_TRACES_SAMPLER_ARG", "2"}, wantErr: "OTEL_TRACES_SAMPLER_ARG"},
-		{name: "bad resource attributes", env: []string{"OTEL_RESOURCE_ATTRIBUTES", "a=1,b"}, wantErr: "OTEL_RESOURCE_ATTRIBUTES"},
-		{name: "bad protocol", env: []string{"OTEL_TRACES_EXPORTER", "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"}, wantErr: "trace exporter"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			environ := setOTEL(t, tc.env...)
-			var logs bytes.Buffer
-			tel, err := setupTelemetry(t.Context(), environ, slog.New(slog.NewJSONHandler(&logs, nil)))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one about %s", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer shutdownNow(t.Context(), tel)
-			tracer := tel.tracerProvider.Tracer("test")
-			_, root := tracer.Start(t.Context(), "root")
-			_, child := tracer.Start(sampled, "child")
-			if root.IsRecording() != tc.recordRoot || child.IsRecording() != tc.recordSampled {
-				t.Errorf("recording: root %v under a sampled caller %v; want %v %v",
-					root.IsRecording(), child.IsRecording(), tc.recordRoot, tc.recordSampled)
-			}
-			if !root.SpanContext().TraceID().IsValid() && tc.metrics == 200 {
-				t.Error("no trace ID for the access log")
-			}
-			root.End()
-			child.End()
-			rec := httptest.NewRecorder()
-			tel.metricsHandler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-			if rec.Code != tc.metrics {
-				t.Errorf("/metrics = %d, want %d", rec.Code, tc.metrics)
-			}
-			if rec.Code == 200 && !strings.Contains(rec.Body.String(), "go_goroutines") {
-				t.Errorf("/metrics lacks the Go runtime metrics:\n%.500s", rec.Body.String())
-			}
-			if !strings.Contains(logs.String(), tc.logged) {
-				t.Errorf("log %s lacks %s", logs.String(), tc.logged)
-			}
-			// The propagator writes W3C traceparent and baggage.
-			h := http.Header{}
-			tel.propagator.Inject(sampled, propagation.HeaderCarrier(h))
-			if !strings.HasPrefix(h.Get("traceparent"), "00-01000000") {
-				t.Errorf("traceparent %q", h.Get("traceparent"))
-			}
-		})
-	}
-}
-
-// TestSetupTelemetryWantsTheProcessEnvironment checks that an OTEL_
-// variable that the exporters would not see is refused, naming it but not
-// its value.
-func TestSetupTelemetryWantsTheProcessEnvironment(t *testing.T) {
-	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=process-token")
-	_, err := setupTelemetry(t.Context(), []string{"OTEL_EXPORTER_OTLP_HEADERS=authorization=other-token"}, slog.New(slog.DiscardHandler))
-	if err == nil || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_HEADERS") || strings.Contains(err.Error(), "token") {
-		t.Fatalf("error %v, want one naming OTEL_EXPORTER_OTLP_HEADERS without its value", err)
-	}
-}
-
-func TestMaskedQuery(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{"", ""},
-		{"country=RU&service=tg", "country=RU&service=tg"},
-		{"api_key=K&action=getBalance", "api_key=REDACTED&action=getBalance"},
-		{"action=x&API_KEY=K&api%5Fkey=K2", "action=x&API_KEY=REDACTED&api_key=REDACTED"},
-		{"token=T&sig=S&password=P&x", "token=REDACTED&sig=REDACTED&password=REDACTED&x"},
-		{"apikey", "apikey=REDACTED"},
-	}
-	for _, tc := range cases {
-		got, masked := maskedQuery(tc.in)
-		if got != tc.want || masked != (tc.in != tc.want) {
-			t.Errorf("maskedQuery(%q) = %q, %v; want %q", tc.in, got, masked, tc.want)
-		}
-	}
-}
-
-// TestTraceLogHandler checks that lines logged in a span carry its IDs, and
-// that a line naming its own trace_id keeps it.
-func TestTraceLogHandler(t *testing.T) {
-	var buf bytes.Buffer
-	log := slog.New(traceLogHandler{slog.NewJSONHandler(&buf, nil)}).With(slog.String("component", "x"))
-	ctx := trace.ContextWithSpanContext(t.Context(), trace.NewSpanContext(trace.SpanContextConfig{
-		TraceID: trace.TraceID{0xab}, SpanID: trace.SpanID{0xcd}}))
-	log.InfoContext(ctx, "in a span")
-	log.InfoContext(ctx, "own id", slog.String("trace_id", "mine"))
-	log.InfoContext(context.Background(), "no span")
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	want := []string{
-		`"msg":"in a span","component":"x","trace_id":"ab000000000000000000000000000000","span_id":"cd00000000000000"}`,
-		`"msg":"own id","component":"x","trace_id":"mine"}`,
-		`"msg":"no span","component":"x"}`,
-	}
-	if len(lines) != len(want) {
-		t.Fatalf("got %d lines:\n%s", len(lines), buf.String())
-	}
-	for i, w := range want {
-		if !strings.HasSuffix(lines[i], w) {
-			t.Errorf("line %d = %s, want it to end %s", i, lines[i], w)
-		}
-	}
-}
-
-// shutdownNow stops tel without waiting for exports to an endpoint that
-// is not there.
-func shutdownNow(ctx context.Context, tel *telemetry) {
-	ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	defer cancel()
-	tel.shutdown(ctx, slog.New(slog.DiscardHandler))
-}
-
-// stubTransport answers every request at once with an empty 200.
-type stubTransport struct{}
-
-func (stubTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		_ = r.Body.Close()
-	}
-	return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{}, Body: http.NoBody, Request: r}, nil
-}
-
-// BenchmarkWrapTransport measures what the telemetry adds to one native
-// call when nothing is configured: bare is the transport alone, off wraps it
-// as setupTelemetry does with no OTEL_ variable, off-sampled-caller does so
-// under a caller's sampled trace (spans recorded, exported nowhere).
-//
-//	go test ./cmd/smsbulk-shim -run '^$' -bench WrapTransport -benchmem
-func BenchmarkWrapTransport(b *testing.B) {
-	tel, err := setupTelemetry(b.Context(), nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer shutdownNow(b.Context(), tel)
-	sampled := trace.ContextWithRemoteSpanContext(b.Context(), trace.NewSpanContext(trace.SpanContextConfig{
-		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled, Remote: true}))
-	for _, bc := range []struct {
-		name string
-		rt   http.RoundTripper
-		ctx  context.Context
-	}{
-		{"bare", stubTransport{}, b.Context()},
-		{"off", tel.wrapTransport(stubTransport{}), b.Context()},
-		{"off-sampled-caller", tel.wrapTransport(stubTransport{}), sampled},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			req, _ := http.NewRequestWithContext(bc.ctx, http.MethodGet, "http://backend.invalid/api/v1/wallet/balance", nil)
-			req.Header.Set("X-Api-Key", "k")
-			b.ReportAllocs()
-			for b.Loop() {
-				resp, err := bc.rt.RoundTrip(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				_ = resp.Body.Close()
-			}
-		})
-	}
-}
-
 // BenchmarkLegacyGetBalance measures one getBalance through the shim (one
 // native call to a sandbox on loopback) with no-op telemetry and with the
-// telemetry setupTelemetry makes when no OTEL_ variable is set.
+// telemetry telemetry.Setup makes when no OTEL_ variable is set.
 //
 //	go test ./cmd/smsbulk-shim -run '^$' -bench LegacyGetBalance -benchmem
 func BenchmarkLegacyGetBalance(b *testing.B) {
@@ -671,29 +462,34 @@ func BenchmarkLegacyGetBalance(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	off, err := setupTelemetry(b.Context(), nil, slog.New(slog.DiscardHandler))
+	off, err := telemetry.Setup(b.Context(), serviceName, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer shutdownNow(b.Context(), off)
-	noop := &telemetry{
-		tracerProvider: tracenoop.NewTracerProvider(),
-		meterProvider:  metricnoop.NewMeterProvider(),
-		propagator:     propagation.TraceContext{},
-		wrapTransport:  func(rt http.RoundTripper) http.RoundTripper { return rt },
+	defer func() {
+		// without waiting for exports to an endpoint that is not there
+		ctx, cancel := context.WithTimeout(b.Context(), 100*time.Millisecond)
+		defer cancel()
+		_ = off.Shutdown(ctx)
+	}()
+	noop := &telemetry.SDK{
+		TracerProvider: tracenoop.NewTracerProvider(),
+		MeterProvider:  metricnoop.NewMeterProvider(),
+		Propagator:     propagation.TraceContext{},
+		WrapTransport:  func(rt http.RoundTripper) http.RoundTripper { return rt },
 	}
 	for _, bc := range []struct {
 		name string
-		tel  *telemetry
+		tel  *telemetry.SDK
 	}{{"noop", noop}, {"off", off}} {
 		b.Run(bc.name, func(b *testing.B) {
-			client, err := upstream.New(origin+"/api/v1", upstream.Options{WrapTransport: bc.tel.wrapTransport})
+			client, err := upstream.New(origin+"/api/v1", upstream.Options{WrapTransport: bc.tel.WrapTransport})
 			if err != nil {
 				b.Fatal(err)
 			}
 			srv, err := shim.NewServer(slog.New(slog.DiscardHandler), client, store, cc, shim.Options{
 				Keys: keys, Services: translate.BuiltinServices(),
-				TracerProvider: bc.tel.tracerProvider, MeterProvider: bc.tel.meterProvider, Propagator: bc.tel.propagator,
+				TracerProvider: bc.tel.TracerProvider, MeterProvider: bc.tel.MeterProvider, Propagator: bc.tel.Propagator,
 			})
 			if err != nil {
 				b.Fatal(err)

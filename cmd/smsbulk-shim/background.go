@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/smsbulk/smsbulk-shim/config"
+	"github.com/smsbulk/smsbulk-shim/idmap"
+	"github.com/smsbulk/smsbulk-shim/shim"
+)
+
+// work is what runs beside the servers.
+type work struct {
+	// reconcile settles unfinished purchases.
+	reconcile shim.ReconcileOptions
+	// retention deletes old rows of the ID map.
+	retention idmap.RetentionOptions
+	// probeKey, when not "", keeps the native catalog fresh every
+	// warmEvery, for readiness.
+	probeKey  string
+	warmEvery time.Duration
+}
+
+// backgroundOptions is the work the configuration asks for.
+func backgroundOptions(cfg config.Config, probeKey string, log *slog.Logger) work {
+	return work{
+		reconcile: shim.ReconcileOptions{After: cfg.ReconcileAfter, Every: cfg.ReconcileEvery},
+		retention: idmap.RetentionOptions{MaxAge: cfg.IDMapRetention, Logger: log},
+		probeKey:  probeKey,
+		warmEvery: cfg.CatalogWarmEvery,
+	}
+}
+
+// background is the work started by startBackground.
+type background struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// startBackground starts w on srv and ids. Retention deletes through ids,
+// the cache the shim looks up in, so that the cache forgets what it
+// deletes. The work runs until stop, not until ctx is done, so that it
+// goes on while in-flight requests finish.
+func startBackground(ctx context.Context, log *slog.Logger, srv *shim.Server, ids *idmap.Cached, w work) *background {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b := &background{cancel: cancel}
+	rec := srv.NewReconciler(w.reconcile)
+	b.wg.Go(func() { _ = rec.Run(ctx) })
+	b.wg.Go(func() { idmap.RunRetention(ctx, ids, w.retention) })
+	if w.probeKey != "" {
+		b.wg.Go(func() { warmCatalog(ctx, srv, w.probeKey, w.warmEvery, log) })
+	}
+	return b
+}
+
+// stop stops the work and waits for it to return. Calling it again does
+// nothing more.
+func (b *background) stop() {
+	b.cancel()
+	b.wg.Wait()
+}
+
+// warmCatalog keeps the native catalog fresh with the probe key until ctx
+// is done, so that /readyz can tell whether it answers.
+func warmCatalog(ctx context.Context, srv *shim.Server, key string, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := srv.WarmCatalog(ctx, key); err != nil && ctx.Err() == nil {
+			log.Warn("native catalog did not answer", slog.String("err", err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

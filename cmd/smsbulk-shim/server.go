@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+
+	"github.com/smsbulk/smsbulk-shim/config"
+	"github.com/smsbulk/smsbulk-shim/countries"
+	"github.com/smsbulk/smsbulk-shim/idmap"
+	"github.com/smsbulk/smsbulk-shim/shim"
+	"github.com/smsbulk/smsbulk-shim/telemetry"
+	"github.com/smsbulk/smsbulk-shim/translate"
+	"github.com/smsbulk/smsbulk-shim/upstream"
+)
+
+// newServer makes the legacy front end on be, with the ID map ids (whose
+// lookups it counts), the country table (built in, or SHIM_COUNTRIES_FILE)
+// and tel's providers.
+func newServer(log *slog.Logger, cfg config.Config, be *backend, ids *idmap.Cached, tel *telemetry.SDK) (*shim.Server, error) {
+	table := countries.Builtin()
+	if cfg.CountriesFile != "" {
+		var err error
+		if table, err = countries.LoadFile(cfg.CountriesFile); err != nil {
+			return nil, fmt.Errorf("loading %sCOUNTRIES_FILE: %w", config.Prefix, err)
+		}
+	}
+	resolver, err := countries.NewResolver(table, cfg.CountryCacheSize)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := shim.NewKeys([]byte(be.secret))
+	if err != nil {
+		return nil, err
+	}
+	return shim.NewServer(log, be.client, ids, resolver, shim.Options{
+		Profile:         cfg.Profile,
+		Keys:            keys,
+		Services:        translate.BuiltinServices(),
+		DefaultCountry:  cfg.DefaultCountry,
+		CatalogTTL:      cfg.CatalogTTL,
+		CatalogStaleFor: cfg.CatalogStaleFor,
+		RequestTimeout:  cfg.RequestTimeout,
+		Origin:          passthroughOrigin(cfg.Passthrough, be.origin),
+		ProxyTransport:  tel.WrapTransport(upstream.NewTransport()),
+		TracerProvider:  tel.TracerProvider,
+		MeterProvider:   tel.MeterProvider,
+		Propagator:      tel.Propagator,
+		IDMapCache:      ids,
+	})
+}
+
+func passthroughOrigin(on bool, origin *url.URL) *url.URL {
+	if !on {
+		return nil
+	}
+	return origin
+}
