@@ -55,6 +55,7 @@ type Config struct {
 	RequestTimeout     time.Duration `env:"REQUEST_TIMEOUT" envDefault:"30s" help:"deadline of one legacy request, native calls included"`
 	UpstreamTimeout    time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s" help:"deadline of one native call"`
 	UpstreamBuyTimeout time.Duration `env:"UPSTREAM_BUY_TIMEOUT" envDefault:"20s" help:"deadline of one native purchase"`
+	CatalogMaxBody     int64         `env:"CATALOG_MAX_BODY" envDefault:"67108864" help:"bytes of one native catalog answer the shim reads at most (the whole offer list is several MB); a larger one fails that request only (ERROR_SQL) and never opens the breaker"`
 	UpstreamRetries    int           `env:"UPSTREAM_RETRIES" envDefault:"2" help:"retries of a failed native call that is safe to repeat (GET, or POST with its Idempotency-Key)"`
 	BreakerThreshold   int           `env:"BREAKER_THRESHOLD" envDefault:"5" help:"native attempts failing in a row (transport errors, 5xx; not 429 or other 4xx) after which the shim stops calling the backend and answers ERROR_SQL at once; 0 turns the breaker off"`
 	BreakerCooldown    time.Duration `env:"BREAKER_COOLDOWN" envDefault:"5s" help:"how long the open breaker refuses native calls before one probe call tests the backend again"`
@@ -149,6 +150,9 @@ func (c Config) problems(sandbox bool) problems {
 	}
 	if c.IDMapDSN == "" {
 		ps.add("IDMapDSN", "%sIDMAP_DSN must not be empty", Prefix)
+	}
+	if c.CatalogMaxBody < 1<<20 {
+		ps.add("CatalogMaxBody", "%sCATALOG_MAX_BODY must be at least 1048576 (1 MiB), got %d", Prefix, c.CatalogMaxBody)
 	}
 	for _, d := range []struct {
 		field string

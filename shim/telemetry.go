@@ -49,9 +49,6 @@ var requestBuckets = metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0
 // uses the no-op ones, which cost next to nothing.
 type telemetry struct {
 	tracer trace.Tracer
-	// backendDown is set by a native call that got no answer or a 5xx, and
-	// cleared by one that got any other answer.
-	backendDown atomic.Bool
 
 	requests      metric.Int64Counter
 	duration      metric.Float64Histogram
@@ -199,22 +196,16 @@ func native[T any](t *telemetry, ctx context.Context, call string, f func(contex
 	out := outcome(err)
 	t.nativeDur.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrNativeCall.String(call), attrOutcome.String(out)))
 	span.SetAttributes(attrOutcome.String(out))
-	down := false
 	if err != nil && ctx.Err() == nil {
 		var api *upstream.APIError
 		if !errors.As(err, &api) || api.Status >= 500 {
 			span.SetStatus(codes.Error, err.Error())
-			down = true
 		}
 	}
-	t.backendDown.Store(down)
 	span.End()
 	return v, err
 }
 
-// BackendHealthy reports whether the native backend answered the shim's
-// last call (any answer but a 5xx counts). It is true before any call.
-func (s *Server) BackendHealthy() bool { return !s.tel.backendDown.Load() }
 
 // tracedAPI measures every native call.
 type tracedAPI struct {

@@ -55,12 +55,13 @@ func newBackend(cfg config.Config, useSandbox bool, environ []string, wrap func(
 			slog.String("sandbox_addr", addr))
 	}
 	client, err := upstream.New(be.origin.String()+cfg.NativePrefix, upstream.Options{
-		Timeout:          cfg.UpstreamTimeout,
-		BuyTimeout:       cfg.UpstreamBuyTimeout,
-		Retries:          retries(cfg.UpstreamRetries),
-		BreakerThreshold: retries(cfg.BreakerThreshold), // 0 is off in both
-		BreakerCooldown:  cfg.BreakerCooldown,
-		WrapTransport:    wrap,
+		Timeout:             cfg.UpstreamTimeout,
+		BuyTimeout:          cfg.UpstreamBuyTimeout,
+		MaxCatalogBodyBytes: cfg.CatalogMaxBody,
+		Retries:             retries(cfg.UpstreamRetries),
+		BreakerThreshold:    retries(cfg.BreakerThreshold), // 0 is off in both
+		BreakerCooldown:     cfg.BreakerCooldown,
+		WrapTransport:       wrap,
 	})
 	if err != nil {
 		be.close()

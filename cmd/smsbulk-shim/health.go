@@ -9,6 +9,7 @@ import (
 	"github.com/smsbulk/smsbulk-shim/config"
 	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/shim"
+	"github.com/smsbulk/smsbulk-shim/upstream"
 )
 
 // health answers the admin listener's probes.
@@ -16,8 +17,12 @@ type health struct {
 	store interface {
 		Ping(ctx context.Context) error
 	}
-	backend interface {
-		BackendHealthy() bool
+	// breaker is the native client's circuit breaker, the one answer to
+	// "is the backend up?".
+	breaker interface {
+		BreakerState() upstream.BreakerState
+	}
+	catalog interface {
 		CatalogAnsweredAt() time.Time
 	}
 	// catalogMaxAge, when positive, is how recently the native catalog must
@@ -31,9 +36,9 @@ type health struct {
 // newAdmin makes the admin listener's probes on the ID map store and the
 // shim. With a probe key, readiness also wants the catalog to have answered
 // within SHIM_READY_CATALOG_MAX_AGE.
-func newAdmin(cfg config.Config, ids *idmap.Cached, srv *shim.Server, probeKey string) *health {
-	h := &health{store: ids, backend: srv, now: time.Now}
-	if probeKey != "" {
+func newAdmin(cfg config.Config, ids *idmap.Cached, srv *shim.Server, be *backend) *health {
+	h := &health{store: ids, breaker: be.client, catalog: srv, now: time.Now}
+	if be.probeKey != "" {
 		h.catalogMaxAge = cfg.ReadyCatalogMaxAge
 	}
 	return h
@@ -51,8 +56,9 @@ func (h *health) routes(metrics http.Handler) http.Handler {
 }
 
 // ready is 200 while the shim can serve: not shutting down, the ID map
-// store answers a ping, the native backend was not failing at its last
-// call, and (with a probe key) the native catalog answered recently.
+// store answers a ping, the native client's circuit breaker is not open,
+// and (with a probe key) the native catalog answered recently. A half-open
+// breaker is ready: without traffic no probe call would ever close it.
 func (h *health) ready(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fail := func(why string) {
@@ -69,12 +75,12 @@ func (h *health) ready(w http.ResponseWriter, r *http.Request) {
 		fail("id map store unreachable")
 		return
 	}
-	if !h.backend.BackendHealthy() {
+	if h.breaker.BreakerState() == upstream.BreakerOpen {
 		fail("native backend failing")
 		return
 	}
 	if h.catalogMaxAge > 0 {
-		if at := h.backend.CatalogAnsweredAt(); at.IsZero() || h.now().Sub(at) > h.catalogMaxAge {
+		if at := h.catalog.CatalogAnsweredAt(); at.IsZero() || h.now().Sub(at) > h.catalogMaxAge {
 			fail("native catalog has not answered recently")
 			return
 		}

@@ -59,7 +59,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	bg := startBackground(ctx, log, srv, ids, backgroundOptions(cfg, be.probeKey, log))
 	defer bg.stop() // before the store and the telemetry close
-	fe, err := listen(log, cfg, srv, newAdmin(cfg, ids, srv, be.probeKey), tel.MetricsHandler)
+	fe, err := listen(log, cfg, srv, newAdmin(cfg, ids, srv, be), tel.MetricsHandler)
 	if err != nil {
 		return err
 	}
