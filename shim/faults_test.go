@@ -1,6 +1,7 @@
 package shim_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,8 @@ func (c *faultClock) Advance(d time.Duration) {
 // temporary directory, the shim and its reconciler.
 type faultRig struct {
 	*rig
+	// buy is the purchase action the bot uses: getNumber, or getNumberV2.
+	buy     string
 	rec     *shim.Reconciler
 	clock   *faultClock
 	initial map[string]string
@@ -65,7 +68,7 @@ type faultRig struct {
 
 func newFaultRig(tb testing.TB, cfg sandbox.Config) *faultRig {
 	tb.Helper()
-	r := &faultRig{clock: &faultClock{}, initial: map[string]string{faultKey: "100.00"}, log: &logBuffer{}}
+	r := &faultRig{buy: "getNumber", clock: &faultClock{}, initial: map[string]string{faultKey: "100.00"}, log: &logBuffer{}}
 	cfg.Keys = r.initial
 	// Activations stay WAITING for the whole test, so they can be cancelled
 	// for a full refund.
@@ -103,15 +106,38 @@ type answer struct {
 	retryAfter string
 }
 
+// String is the answer as the matrix shows it: a purchase of either
+// action is "ACCESS_NUMBER".
 func (a answer) String() string {
 	s := a.body
-	if strings.HasPrefix(s, "ACCESS_NUMBER:") {
+	if _, ok := a.legacyID(); ok {
 		s = "ACCESS_NUMBER"
 	}
 	if a.retryAfter != "" {
 		s += " (Retry-After " + a.retryAfter + ")"
 	}
 	return s
+}
+
+// legacyID is the legacy ID a purchase answer hands out: from
+// ACCESS_NUMBER:<id>:<phone>, or from getNumberV2's JSON. ok is false for
+// any other answer.
+func (a answer) legacyID() (id int64, ok bool) {
+	raw := ""
+	if parts := strings.Split(a.body, ":"); len(parts) == 3 && parts[0] == "ACCESS_NUMBER" {
+		raw = parts[1]
+	} else if strings.HasPrefix(a.body, "{") {
+		var v struct {
+			ActivationID string `json:"activationId"`
+			PhoneNumber  string `json:"phoneNumber"`
+		}
+		if json.Unmarshal([]byte(a.body), &v) != nil || v.PhoneNumber == "" {
+			return 0, false
+		}
+		raw = v.ActivationID
+	}
+	id, err := strconv.ParseInt(raw, 10, 64)
+	return id, err == nil
 }
 
 // legacy sends one legacy request of faultKey through the shim, in process.
@@ -127,9 +153,10 @@ func (r *faultRig) legacy(tb testing.TB, params ...string) answer {
 	return answer{status: rec.Code, body: rec.Body.String(), retryAfter: rec.Header().Get("Retry-After")}
 }
 
+// getNumber buys a number with the rig's purchase action.
 func (r *faultRig) getNumber(tb testing.TB) answer {
 	tb.Helper()
-	return r.legacy(tb, "action", "getNumber", "service", "wa", "country", "0")
+	return r.legacy(tb, "action", r.buy, "service", "wa", "country", "0")
 }
 
 // drain runs reconciler rounds, moving the clock past leases and the
@@ -177,13 +204,9 @@ func (r *faultRig) check(tb testing.TB, getNumbers int, numbers []answer, cancel
 	held := map[string]bool{} // native IDs behind ACCESS_NUMBER answers
 	owner := r.keys.Owner(faultKey)
 	for _, a := range numbers {
-		parts := strings.Split(a.body, ":")
-		if len(parts) != 3 || parts[0] != "ACCESS_NUMBER" {
-			tb.Fatalf("not an ACCESS_NUMBER answer: %q", a.body)
-		}
-		id, err := strconv.ParseInt(parts[1], 10, 64)
-		if err != nil {
-			tb.Fatal(err)
+		id, ok := a.legacyID()
+		if !ok {
+			tb.Fatalf("not a purchase answer: %q", a.body)
 		}
 		nativeID, err := r.store.Lookup(tb.Context(), owner, id)
 		if err != nil {
@@ -283,36 +306,43 @@ func TestFaultMatrix(t *testing.T) {
 			want: []string{"RATE_LIMITED (Retry-After 60)", "RATE_LIMITED (Retry-After 60)", "RATE_LIMITED (Retry-After 60)"}},
 	}
 	var rows []matrixRow
-	for _, tc := range buyCases {
-		t.Run("buy/"+tc.name, func(t *testing.T) {
-			r := newFaultRig(t, tc.cfg)
-			// Load the service catalog first, so that faults hit the purchase.
-			if a := r.legacy(t, "action", "getPrices", "service", "wa", "country", "0"); tc.cfg.RateLimit == 0 && !strings.HasPrefix(a.body, "{") {
-				t.Fatalf("getPrices: %v", a)
+	for _, buy := range []string{"getNumber", "getNumberV2"} {
+		for _, tc := range buyCases {
+			route := "buy"
+			if buy != "getNumber" {
+				route = "buy (" + buy + ")"
 			}
-			for _, f := range tc.faults {
-				r.sb.InjectFault(sandbox.RouteBuy, f.spec, f.times)
-			}
-			var got []string
-			var numbers []answer
-			for range 3 {
-				a := r.getNumber(t)
-				if a.status != http.StatusOK {
-					t.Errorf("HTTP %d", a.status)
+			t.Run(route+"/"+tc.name, func(t *testing.T) {
+				r := newFaultRig(t, tc.cfg)
+				r.buy = buy
+				// Load the service catalog first, so that faults hit the purchase.
+				if a := r.legacy(t, "action", "getPrices", "service", "wa", "country", "0"); tc.cfg.RateLimit == 0 && !strings.HasPrefix(a.body, "{") {
+					t.Fatalf("getPrices: %v", a)
 				}
-				got = append(got, a.String())
-				if strings.HasPrefix(a.body, "ACCESS_NUMBER:") {
-					numbers = append(numbers, a)
-					break
+				for _, f := range tc.faults {
+					r.sb.InjectFault(sandbox.RouteBuy, f.spec, f.times)
 				}
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("bot got %q, want %q", got, tc.want)
-			}
-			rounds := r.drain(t)
-			tl := r.check(t, len(got), numbers, 0)
-			rows = append(rows, matrixRow{route: "buy", fault: tc.name, answers: strings.Join(got, " → "), t: tl, rounds: rounds})
-		})
+				var got []string
+				var numbers []answer
+				for range 3 {
+					a := r.getNumber(t)
+					if a.status != http.StatusOK {
+						t.Errorf("HTTP %d", a.status)
+					}
+					got = append(got, a.String())
+					if _, ok := a.legacyID(); ok {
+						numbers = append(numbers, a)
+						break
+					}
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("bot got %q, want %q", got, tc.want)
+				}
+				rounds := r.drain(t)
+				tl := r.check(t, len(got), numbers, 0)
+				rows = append(rows, matrixRow{route: route, fault: tc.name, answers: strings.Join(got, " → "), t: tl, rounds: rounds})
+			})
+		}
 	}
 
 	// getStatus and setStatus: the bot holds a number; the fault hits the
