@@ -22,8 +22,8 @@ var builtinCSV []byte
 // may be shared by any number of goroutines. The Aliases of the Country
 // values it hands out share the table's memory: callers must not modify them.
 type Table struct {
-	rows    []Country       // sorted by ID
-	byID    map[int]int     // ID -> index in rows
+	rows    []Country         // sorted by ID
+	byID    map[int]int       // ID -> index in rows
 	primary map[[2]byte]int   // upper-case ISO -> index in rows of its primary row
 	byISO   map[[2]byte][]int // upper-case ISO -> indexes in rows of every row with it, by ID
 	names   map[string]int    // name key (see appendKey) -> index in rows

@@ -206,7 +206,6 @@ func native[T any](t *telemetry, ctx context.Context, call string, f func(contex
 	return v, err
 }
 
-
 // tracedAPI measures every native call.
 type tracedAPI struct {
 	NativeAPI
