@@ -213,10 +213,12 @@ func runDurability(t *testing.T, bin, dsn string) durabilityFigures {
 	c := newLegacyBot()
 	for i := range bots {
 		key := keys[i%len(keys)]
+		// Half the bots buy through getNumberV2, journaled the same way.
+		action := [...]string{"getNumber", "getNumberV2"}[i%2]
 		wg.Go(func() {
 			for !stop.Load() && ctx.Err() == nil {
 				requests.Add(1)
-				body, err := c.getNumber(ctx, *addr.Load(), key)
+				body, err := c.buy(ctx, *addr.Load(), key, action)
 				id, ok := parseNumberID(body)
 				if err != nil || !ok {
 					// Killed mid-request, refused while restarting, or

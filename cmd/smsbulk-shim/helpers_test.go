@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -104,7 +105,12 @@ func (b *legacyBot) call(ctx context.Context, addr string, params url.Values) (s
 }
 
 func (b *legacyBot) getNumber(ctx context.Context, addr, key string) (string, error) {
-	return b.call(ctx, addr, url.Values{"api_key": {key}, "action": {"getNumber"}, "service": {"wa"}, "country": {"0"}})
+	return b.buy(ctx, addr, key, "getNumber")
+}
+
+// buy buys a number with action, getNumber or getNumberV2.
+func (b *legacyBot) buy(ctx context.Context, addr, key, action string) (string, error) {
+	return b.call(ctx, addr, url.Values{"api_key": {key}, "action": {action}, "service": {"wa"}, "country": {"0"}})
 }
 
 func (b *legacyBot) getStatus(ctx context.Context, addr, key string, id int64) (string, error) {
@@ -115,12 +121,22 @@ func (b *legacyBot) setStatus(ctx context.Context, addr, key string, id int64, s
 	return b.call(ctx, addr, url.Values{"api_key": {key}, "action": {"setStatus"}, "id": {strconv.FormatInt(id, 10)}, "status": {status}})
 }
 
-// parseNumberID parses "ACCESS_NUMBER:<id>:<phone>".
+// parseNumberID parses "ACCESS_NUMBER:<id>:<phone>", or getNumberV2's
+// JSON answer.
 func parseNumberID(body string) (int64, bool) {
-	parts := strings.Split(body, ":")
-	if len(parts) != 3 || parts[0] != "ACCESS_NUMBER" || parts[2] == "" {
-		return 0, false
+	raw := ""
+	if parts := strings.Split(body, ":"); len(parts) == 3 && parts[0] == "ACCESS_NUMBER" && parts[2] != "" {
+		raw = parts[1]
+	} else if strings.HasPrefix(body, "{") {
+		var v struct {
+			ActivationID string `json:"activationId"`
+			PhoneNumber  string `json:"phoneNumber"`
+		}
+		if json.Unmarshal([]byte(body), &v) != nil || v.PhoneNumber == "" {
+			return 0, false
+		}
+		raw = v.ActivationID
 	}
-	id, err := strconv.ParseInt(parts[1], 10, 64)
+	id, err := strconv.ParseInt(raw, 10, 64)
 	return id, err == nil
 }
