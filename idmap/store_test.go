@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/smsbulk/smsbulk-shim/internal/fakeclock"
 )
 
 // backend opens a store on one location (a SQLite file, a PostgreSQL
@@ -17,26 +19,9 @@ import (
 type backend func(tb testing.TB, opt Options) Store
 
 // clock is a settable Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = fakeclock.Clock
 
-func newClock() *clock {
-	return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return fakeclock.At(time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)) }
 
 const (
 	owner = "owner-fingerprint-a"

@@ -7,29 +7,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/smsbulk/smsbulk-shim/internal/fakeclock"
 )
-
-// testClock is a clock the test moves.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func TestCachedGet(t *testing.T) {
 	t.Parallel()
-	clock := &testClock{now: time.Unix(1e9, 0)}
+	clock := fakeclock.At(time.Unix(1e9, 0))
 	var hits, misses atomic.Int64
 	c := &catalog{ttl: time.Minute, staleFor: 10 * time.Minute, now: clock.Now, onLookup: func(_ string, hit bool) {
 		if hit {
@@ -79,7 +63,7 @@ func TestCachedGet(t *testing.T) {
 	}
 
 	// Stale while a refresh hangs: others get the old copy at once.
-	clock.Add(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	hang := make(chan struct{})
 	started := make(chan struct{})
 	refreshDone := make(chan int)
@@ -106,11 +90,11 @@ func TestCachedGet(t *testing.T) {
 	// The backend fails: a usable copy is still served, an unusable one is not.
 	boom := errors.New("backend down")
 	failing := func(context.Context) (int, error) { return 0, boom }
-	clock.Add(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	if val, err := cachedGet(t.Context(), c, "x", &v, failing); val != 2 || err != nil {
 		t.Errorf("failing backend, usable copy: %d, %v", val, err)
 	}
-	clock.Add(time.Hour)
+	clock.Advance(time.Hour)
 	if _, err := cachedGet(t.Context(), c, "x", &v, failing); !errors.Is(err, boom) {
 		t.Errorf("failing backend, copy too old: %v, want the fetch error", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/smsbulk/smsbulk-shim/idmap"
+	"github.com/smsbulk/smsbulk-shim/internal/fakeclock"
 	"github.com/smsbulk/smsbulk-shim/shim"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
@@ -219,7 +220,7 @@ func TestCompensation(t *testing.T) {
 				t.Fatalf("early reconcile round settled %d, %v; want 0, nil", n, err)
 			}
 			// An hour later it settles what is left, and only that.
-			later := &faultClock{}
+			later := fakeclock.Offset()
 			later.Advance(time.Hour)
 			n, err := e.srv.NewReconciler(shim.ReconcileOptions{After: time.Minute, Now: later.Now}).Round(ctx)
 			if err != nil {

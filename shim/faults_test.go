@@ -14,12 +14,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/smsbulk/smsbulk-shim/idmap"
+	"github.com/smsbulk/smsbulk-shim/internal/fakeclock"
 	"github.com/smsbulk/smsbulk-shim/shim"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
@@ -36,22 +36,7 @@ const faultCallTimeout = 300 * time.Millisecond
 // circuit breaker: real time plus an offset the test moves forward, so
 // that leases, the reconciler's age limit and the breaker's cooldown pass
 // without waiting.
-type faultClock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *faultClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *faultClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.off += d
-}
+type faultClock = fakeclock.Clock
 
 // faultRig is the whole bot path for one case: the sandbox on loopback, the
 // real client (300ms per call, 2 retries, the default breaker), SQLite in a
@@ -68,7 +53,7 @@ type faultRig struct {
 
 func newFaultRig(tb testing.TB, cfg sandbox.Config) *faultRig {
 	tb.Helper()
-	r := &faultRig{buy: "getNumber", clock: &faultClock{}, initial: map[string]string{faultKey: "100.00"}, log: &logBuffer{}}
+	r := &faultRig{buy: "getNumber", clock: fakeclock.Offset(), initial: map[string]string{faultKey: "100.00"}, log: &logBuffer{}}
 	cfg.Keys = r.initial
 	// Activations stay WAITING for the whole test, so they can be cancelled
 	// for a full refund.
@@ -434,7 +419,7 @@ func TestBackendDownAnswersFast(t *testing.T) {
 	const timeout = 400 * time.Millisecond
 	for _, mode := range []string{"hangs", "resets", "closed port"} {
 		t.Run(mode, func(t *testing.T) {
-			clock := &faultClock{}
+			clock := fakeclock.Offset()
 			initial := map[string]string{faultKey: "100.00"}
 			sb, err := sandbox.New(sandbox.Config{Keys: initial, SMSDelay: time.Hour, TTL: 2 * time.Hour})
 			if err != nil {

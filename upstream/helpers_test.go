@@ -11,32 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smsbulk/smsbulk-shim/internal/fakeclock"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 )
 
 // clock is the one fake clock of this package's tests: it stands still
 // until a test moves it.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = fakeclock.Clock
 
 // newClock returns a clock at 2026-05-01 10:00 UTC.
-func newClock() *clock {
-	return &clock{t: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return fakeclock.At(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)) }
 
 // testKey is the API key of the tests; no error text may contain it.
 const testKey = "smsbulk_test_5f2b9c1e0d7a4"

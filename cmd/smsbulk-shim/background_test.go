@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/smsbulk/smsbulk-shim/config"
+	"github.com/smsbulk/smsbulk-shim/internal/fakeclock"
 	"github.com/smsbulk/smsbulk-shim/telemetry"
 )
 
@@ -59,12 +59,11 @@ func TestRetentionEmptiesTheCache(t *testing.T) {
 		return body
 	}
 
-	// Retention's clock runs ahead by skip (nanoseconds): the package's one
-	// fake clock.
-	var skip atomic.Int64
+	// Retention's clock runs with real time until the test moves it ahead.
+	clock := fakeclock.Offset()
 	w := backgroundOptions(cfg, "", log)
 	w.retention.Every = 5 * time.Millisecond
-	w.retention.Now = func() time.Time { return time.Now().Add(time.Duration(skip.Load())) }
+	w.retention.Now = clock.Now
 	bg := startBackground(t.Context(), log, srv, ids, w)
 	t.Cleanup(bg.stop)
 
@@ -82,7 +81,7 @@ func TestRetentionEmptiesTheCache(t *testing.T) {
 		t.Fatal("the second getStatus was not answered from the cache")
 	}
 
-	skip.Store(int64(cfg.IDMapRetention + time.Hour))
+	clock.Advance(cfg.IDMapRetention + time.Hour)
 	pollUntil(t, "retention deletes the row", func() bool {
 		return strings.Contains(strings.Join(logs.Lines(), "\n"), `"msg":"id map retention","deleted":1`)
 	})
