@@ -308,19 +308,27 @@ func (s *Server) set(ctx context.Context, key, owner string, id int64, op transl
 }
 
 func (s *Server) getNumbersStatus(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
-	c, err := s.country(ctx, req.Country)
+	c, services, offers, err := s.countryStock(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	return translate.NumbersStatusBody(s.opt.Profile, c.ID, c.ISO, services, offers), nil
+}
+
+// countryStock is what getNumbersStatus and the per-country service lists
+// start from: the request's country (the default when it names none), the
+// native service catalog and the offers there.
+func (s *Server) countryStock(ctx context.Context, req translate.Request) (countries.Country, []upstream.Service, []upstream.Offer, error) {
+	c, err := s.country(ctx, req.Country)
+	if err != nil {
+		return c, nil, nil, err
 	}
 	cat, err := s.catalog.serviceSet(ctx, req.APIKey)
 	if err != nil {
-		return nil, err
+		return c, nil, nil, err
 	}
 	offers, err := s.api.Offers(ctx, req.APIKey, upstream.OfferFilter{CountryISO: c.ISO})
-	if err != nil {
-		return nil, err
-	}
-	return translate.NumbersStatusBody(s.opt.Profile, c.ID, c.ISO, cat.list, offers), nil
+	return c, cat.list, offers, err
 }
 
 func (s *Server) getPrices(ctx context.Context, req translate.Request, _ string) ([]byte, error) {

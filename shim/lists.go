@@ -71,15 +71,7 @@ func (s *Server) getAvailableServicesByCountry(ctx context.Context, req translat
 }
 
 func (s *Server) servicesIn(ctx context.Context, req translate.Request) ([]byte, error) {
-	c, err := s.country(ctx, req.Country)
-	if err != nil {
-		return nil, err
-	}
-	cat, err := s.catalog.serviceSet(ctx, req.APIKey)
-	if err != nil {
-		return nil, err
-	}
-	offers, err := s.api.Offers(ctx, req.APIKey, upstream.OfferFilter{CountryISO: c.ISO})
+	c, services, offers, err := s.countryStock(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +82,7 @@ func (s *Server) servicesIn(ctx context.Context, req translate.Request) ([]byte,
 		}
 	}
 	list := make([]upstream.Service, 0, len(stocked))
-	for _, svc := range cat.list {
+	for _, svc := range services {
 		if stocked[svc.Code] {
 			list = append(list, svc)
 		}

@@ -31,6 +31,16 @@ func money(d upstream.Decimal) (string, error) {
 	return v.StringFixed(max(2, -v.Exponent())), nil
 }
 
+// phoneAndCost are an activation's phone number and cost as the JSON
+// answers write them.
+func phoneAndCost(a upstream.Activation) (phone, cost string, err error) {
+	if phone, err = digits(a.PhoneNumber); err != nil {
+		return "", "", err
+	}
+	cost, err = money(a.UserCost)
+	return phone, cost, err
+}
+
 // currencies are the ISO 4217 numbers of the wallet currencies an SMSBulk
 // account may hold, for getNumberV2's "currency".
 var currencies = map[string]int{"USD": 840, "EUR": 978, "RUB": 643, "GBP": 826, "CNY": 156, "INR": 356, "TRY": 949, "UAH": 980, "KZT": 398}
@@ -59,11 +69,7 @@ type NumberV2 struct {
 // "countryCode":"62","canGetAnotherSms":true,"activationTime":"2026-12-01 19:30:57",
 // "activationEndTime":"2026-12-01 19:50:57","activationOperator":"any"}.
 func NumberV2Body(n NumberV2, a upstream.Activation) ([]byte, error) {
-	phone, err := digits(a.PhoneNumber)
-	if err != nil {
-		return nil, err
-	}
-	cost, err := money(a.UserCost)
+	phone, cost, err := phoneAndCost(a)
 	if err != nil {
 		return nil, err
 	}
@@ -195,11 +201,7 @@ type activeRow struct {
 func activeRows(list []ActiveActivation) ([]activeRow, error) {
 	rows := make([]activeRow, 0, len(list))
 	for _, a := range list {
-		phone, err := digits(a.PhoneNumber)
-		if err != nil {
-			return nil, err
-		}
-		cost, err := money(a.UserCost)
+		phone, cost, err := phoneAndCost(a.Activation)
 		if err != nil {
 			return nil, err
 		}

@@ -125,12 +125,8 @@ func prices(offers []PriceOffer, physical bool) ([]byte, error) {
 	slices.Sort(ids)
 	b := []byte{'{'}
 	for i, id := range ids {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = strconv.AppendInt(b, int64(id), 10)
-		b = append(b, `":{`...)
+		b = appendMember(b, i, id)
+		b = append(b, '{')
 		m := byCountry[id]
 		codes := make([]string, 0, len(m))
 		for c := range m {
@@ -216,6 +212,17 @@ func appendFlag(b []byte, key string, v bool) []byte {
 		return append(b, '1')
 	}
 	return append(b, '0')
+}
+
+// appendMember appends the name of the i-th member of a JSON object keyed
+// by integers, "<key>": (with the comma before all but the first).
+func appendMember(b []byte, i, key int) []byte {
+	if i > 0 {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = strconv.AppendInt(b, int64(key), 10)
+	return append(b, '"', ':')
 }
 
 // appendString appends s as a JSON string. Non-ASCII text stays UTF-8, as

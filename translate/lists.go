@@ -48,12 +48,8 @@ func TopCountriesBody(offers []PriceOffer, freePrice bool) ([]byte, error) {
 	})
 	b := []byte{'{'}
 	for i, r := range rows {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = strconv.AppendInt(b, int64(i), 10)
-		b = append(b, `":{"country":`...)
+		b = appendMember(b, i, i)
+		b = append(b, `{"country":`...)
 		b = strconv.AppendInt(b, int64(r.id), 10)
 		b = append(b, `,"count":`...)
 		b = strconv.AppendInt(b, r.count, 10)
@@ -86,12 +82,8 @@ func OperatorsBody(countryIDs []int) ([]byte, error) {
 	ids = slices.Compact(ids)
 	b := []byte(`{"status":"success","countryOperators":{`)
 	for i, id := range ids {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = strconv.AppendInt(b, int64(id), 10)
-		b = append(b, `":["any"]`...)
+		b = appendMember(b, i, id)
+		b = append(b, `["any"]`...)
 	}
 	return append(b, "}}"...), nil
 }
