@@ -92,6 +92,8 @@ var (
 	nativeActivationPath = regexp.MustCompile(`^/api/v1/activations/([A-Za-z0-9_-]{1,64})(/(ready|retry|complete|cancel))?$`)
 	nativeToken          = regexp.MustCompile(`^[a-z0-9_]{1,16}$`)
 	nativeISO            = regexp.MustCompile(`^[A-Z]{2}$`)
+	nativeLimit          = regexp.MustCompile(`^[1-9][0-9]{0,3}$`)
+	nativeCursor         = regexp.MustCompile(`^[A-Za-z0-9_=-]{1,64}$`)
 	nativeOperator       = regexp.MustCompile(`^[a-z0-9_]+(,[a-z0-9_]+)*$`)
 )
 
@@ -119,6 +121,16 @@ func nativeRoute(r nativeRequest) (string, error) {
 			}
 		}
 		return "offers", nil
+	case r.method == http.MethodGet && r.path == "/api/v1/activations":
+		// The active list: status=ACTIVE, a limit, and the backend's cursor.
+		for k, vs := range q {
+			ok := len(vs) == 1 && (k == "status" && vs[0] == "ACTIVE" || k == "limit" && nativeLimit.MatchString(vs[0]) ||
+				k == "cursor" && nativeCursor.MatchString(vs[0]))
+			if !ok {
+				return "", fmt.Errorf("native list query %q", r.query)
+			}
+		}
+		return "list", nil
 	case r.method == http.MethodPost && r.path == "/api/v1/activations" && r.query == "":
 		var b upstream.BuyRequest
 		dec := json.NewDecoder(bytes.NewReader(r.body))
