@@ -308,69 +308,90 @@ func (s *Server) set(ctx context.Context, key, owner string, id int64, op transl
 }
 
 func (s *Server) getNumbersStatus(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
-	c, services, offers, err := s.countryStock(ctx, req)
+	c, cat, snap, err := s.countryStock(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	return translate.NumbersStatusBody(s.opt.Profile, c.ID, c.ISO, services, offers), nil
+	return snap.render(renderKey{kind: "numbersStatus", country: c.ID, gen: cat.gen}, func() ([]byte, error) {
+		return translate.NumbersStatusBody(s.opt.Profile, c.ID, c.ISO, cat.list, snap.inCountry(c.ISO)), nil
+	})
 }
 
 // countryStock is what getNumbersStatus and the per-country service lists
 // start from: the request's country (the default when it names none), the
-// native service catalog and the offers there.
-func (s *Server) countryStock(ctx context.Context, req translate.Request) (countries.Country, []upstream.Service, []upstream.Offer, error) {
+// native service catalog and the offer snapshot.
+func (s *Server) countryStock(ctx context.Context, req translate.Request) (countries.Country, serviceCatalog, *offerSnapshot, error) {
 	c, err := s.country(ctx, req.Country)
 	if err != nil {
-		return c, nil, nil, err
+		return c, serviceCatalog{}, nil, err
 	}
 	cat, err := s.catalog.serviceSet(ctx, req.APIKey)
 	if err != nil {
-		return c, nil, nil, err
+		return c, cat, nil, err
 	}
-	offers, err := s.api.Offers(ctx, req.APIKey, upstream.OfferFilter{CountryISO: c.ISO})
-	return c, cat.list, offers, err
+	snap, err := s.catalog.offerList(ctx, req.APIKey)
+	return c, cat, snap, err
 }
 
 func (s *Server) getPrices(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
-	offers, err := s.pricedOffers(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	return translate.PricesBody(offers)
+	return s.prices(ctx, req, "prices", translate.PricesBody)
 }
 
 func (s *Server) getPricesExtended(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
-	offers, err := s.pricedOffers(ctx, req)
+	return s.prices(ctx, req, "pricesExtended", translate.PricesExtendedBody)
+}
+
+// prices answers a getPrices-like request with render. The answer with no
+// filter, several MB, is rendered once per offer snapshot.
+func (s *Server) prices(ctx context.Context, req translate.Request, kind string, render func([]translate.PriceOffer) ([]byte, error)) ([]byte, error) {
+	snap, offers, named, err := s.pricedOffers(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	return translate.PricesExtendedBody(offers)
+	if req.Country == "" && req.Service == "" {
+		return snap.render(renderKey{kind: kind, country: -1}, func() ([]byte, error) { return render(s.priceOffers(offers, nil)) })
+	}
+	return render(s.priceOffers(offers, named))
 }
 
 // pricedOffers are the offers a getPrices request asks for, by its
-// optional country and service, each under its legacy country IDs.
-func (s *Server) pricedOffers(ctx context.Context, req translate.Request) ([]translate.PriceOffer, error) {
-	var f upstream.OfferFilter
+// optional country and service, from the offer snapshot, and the country
+// it named.
+func (s *Server) pricedOffers(ctx context.Context, req translate.Request) (*offerSnapshot, []upstream.Offer, *countries.Country, error) {
 	var named *countries.Country
 	if req.Country != "" {
 		c, err := s.country(ctx, req.Country)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
-		f.CountryISO, named = c.ISO, &c
+		named = &c
 	}
+	svc := ""
 	if req.Service != "" {
-		svc, err := s.service(ctx, req.APIKey, req.Service)
-		if err != nil {
-			return nil, err
+		var err error
+		if svc, err = s.service(ctx, req.APIKey, req.Service); err != nil {
+			return nil, nil, nil, err
 		}
-		f.ServiceCode = svc
 	}
-	offers, err := s.api.Offers(ctx, req.APIKey, f)
+	snap, err := s.catalog.offerList(ctx, req.APIKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	return s.priceOffers(offers, named), nil
+	offers := snap.all
+	switch {
+	case named != nil && svc != "":
+		offers = nil
+		for _, o := range snap.inCountry(named.ISO) {
+			if o.ServiceCode == svc {
+				offers = append(offers, o)
+			}
+		}
+	case named != nil:
+		offers = snap.inCountry(named.ISO)
+	case svc != "":
+		offers = snap.of(svc)
+	}
+	return snap, offers, named, nil
 }
 
 func (s *Server) getCountries(ctx context.Context, req translate.Request, _ string) ([]byte, error) {

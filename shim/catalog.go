@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,12 +10,17 @@ import (
 	"github.com/smsbulk/smsbulk-shim/upstream"
 )
 
-// catalog caches the native service and country catalogs, which are the
-// same for every key, for ttl. A refresh is made with the key of the request
-// that finds the copy stale, one refresh at a time, and the other requests
-// do not wait for it; while the backend fails, a copy up to ttl+staleFor
-// old is still served, so that a blip does not turn every getNumber into
-// ERROR_SQL.
+// catalog caches the native service, country and offer catalogs, which are
+// the same for every key, as one shared copy each for ttl. A copy is
+// fetched with the key of the request that finds none; concurrent requests
+// that find none wait for that one fetch and share its result (1000 cold
+// getPrices make one native offers call). A request that finds a copy in
+// the last quarter of its ttl starts one refresh in the background and is
+// answered from the copy, so that a steady load never waits for the
+// backend; one that finds it expired starts the refresh itself, and the
+// others are served the old copy meanwhile. While the backend fails, a copy
+// up to ttl+staleFor old is still served, so that a blip does not turn
+// every getNumber into ERROR_SQL.
 type catalog struct {
 	api      NativeAPI
 	ttl      time.Duration
@@ -24,76 +30,104 @@ type catalog struct {
 
 	services ttlValue[serviceCatalog]
 	sold     ttlValue[map[string]struct{}]
+	offers   ttlValue[*offerSnapshot]
 	lastOK   atomic.Int64 // unix nanoseconds of the last good answer
+	gen      atomic.Uint64
 }
 
-// serviceCatalog is the native service list and the set of its codes.
+// serviceCatalog is the native service list and the set of its codes. gen
+// tells copies apart, for answers rendered from it.
 type serviceCatalog struct {
 	list []upstream.Service
 	set  map[string]struct{}
+	gen  uint64
 }
 
-// ttlValue is one cached copy. One refresh runs at a time; while it runs,
-// callers get the copy it is replacing if that is still usable, and wait
-// for it only when there is none.
+// ttlValue is one cached copy and the fetch that is replacing it, if any.
 type ttlValue[T any] struct {
 	mu       sync.Mutex
 	val      T
 	at       time.Time
 	ok       bool
-	inflight chan struct{} // closed when the running refresh ends; nil if none
+	inflight *flight[T] // the running fetch; nil if none
+}
+
+// flight is one fetch; done is closed when val and err are set.
+type flight[T any] struct {
+	done chan struct{}
+	val  T
+	err  error
 }
 
 func cachedGet[T any](ctx context.Context, c *catalog, name string, v *ttlValue[T], fetch func(context.Context) (T, error)) (T, error) {
-	for {
-		v.mu.Lock()
-		now := c.now()
-		if v.ok && now.Sub(v.at) < c.ttl {
-			val := v.val
+	v.mu.Lock()
+	now := c.now()
+	age := now.Sub(v.at)
+	if v.ok && age < c.ttl {
+		val := v.val
+		if v.inflight == nil && age >= c.ttl-c.ttl/4 {
+			// Refresh ahead, in the background, for the requests to come;
+			// it is not cancelled with this request.
+			f := v.start()
 			v.mu.Unlock()
-			c.onLookup(name, true)
-			return val, nil
-		}
-		usable := v.ok && now.Sub(v.at) < c.ttl+c.staleFor
-		if wait := v.inflight; wait != nil {
-			if usable {
-				val := v.val
-				v.mu.Unlock()
-				c.onLookup(name, true)
-				return val, nil
-			}
+			go refresh(context.WithoutCancel(ctx), c, v, f, now, fetch)
+		} else {
 			v.mu.Unlock()
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				var zero T
-				return zero, ctx.Err()
-			}
 		}
-		done := make(chan struct{})
-		v.inflight = done
+		c.onLookup(name, true)
+		return val, nil
+	}
+	if v.ok && age < c.ttl+c.staleFor && v.inflight != nil {
+		val := v.val
+		v.mu.Unlock()
+		c.onLookup(name, true)
+		return val, nil
+	}
+	f := v.inflight
+	if f == nil {
+		f = v.start()
 		v.mu.Unlock()
 		c.onLookup(name, false)
-
-		val, err := fetch(ctx)
-
-		v.mu.Lock()
-		v.inflight = nil
-		close(done)
-		if err == nil {
-			v.val, v.at, v.ok = val, now, true
-			v.mu.Unlock()
-			c.lastOK.Store(now.UnixNano())
-			return val, nil
-		}
-		if usable {
-			val = v.val
-			err = nil
-		}
-		v.mu.Unlock()
-		return val, err
+		// The fetch does not end with this request: others may be
+		// waiting for it. The native client's timeout bounds it.
+		refresh(context.WithoutCancel(ctx), c, v, f, now, fetch)
+		return f.val, f.err
 	}
+	v.mu.Unlock()
+	c.onLookup(name, true)
+	select {
+	case <-f.done:
+		return f.val, f.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// start begins a fetch; v.mu must be held.
+func (v *ttlValue[T]) start() *flight[T] {
+	f := &flight[T]{done: make(chan struct{})}
+	v.inflight = f
+	return f
+}
+
+// refresh runs fetch as flight f, started at now, and ends it. A good
+// result becomes v's copy, as old as the start; after a failure, the
+// flight's result is the old copy if it is still usable (at most
+// ttl+staleFor old), else the error.
+func refresh[T any](ctx context.Context, c *catalog, v *ttlValue[T], f *flight[T], now time.Time, fetch func(context.Context) (T, error)) {
+	val, err := fetch(ctx)
+	v.mu.Lock()
+	v.inflight = nil
+	if err == nil {
+		v.val, v.at, v.ok = val, now, true
+		c.lastOK.Store(now.UnixNano())
+	} else if v.ok && now.Sub(v.at) < c.ttl+c.staleFor {
+		val, err = v.val, nil
+	}
+	f.val, f.err = val, err
+	v.mu.Unlock()
+	close(f.done)
 }
 
 // serviceSet is the native service catalog.
@@ -107,7 +141,7 @@ func (c *catalog) serviceSet(ctx context.Context, key string) (serviceCatalog, e
 		for _, s := range list {
 			set[s.Code] = struct{}{}
 		}
-		return serviceCatalog{list: list, set: set}, nil
+		return serviceCatalog{list: list, set: set, gen: c.gen.Add(1)}, nil
 	})
 }
 
@@ -126,6 +160,75 @@ func (c *catalog) soldCountries(ctx context.Context, key string) (map[string]str
 	})
 }
 
+// offerSnapshot is the whole native offer list, indexed, with the answers
+// rendered from it so far. It never changes once made, except for rendered,
+// which fills as requests ask: an answer is rendered once per snapshot.
+type offerSnapshot struct {
+	all       []upstream.Offer
+	byCountry map[string][]upstream.Offer // by upper-case ISO code
+	byService map[string][]upstream.Offer
+
+	mu       sync.Mutex
+	rendered map[renderKey]*rendering
+}
+
+// renderKey names one rendered answer: an answer kind, the legacy country
+// it is for (-1 for none) and the services copy it used (0 for none).
+type renderKey struct {
+	kind    string
+	country int
+	gen     uint64
+}
+
+// rendering is one answer, rendered by the first request that asks.
+type rendering struct {
+	once sync.Once
+	body []byte
+	err  error
+}
+
+func newOfferSnapshot(all []upstream.Offer) *offerSnapshot {
+	s := &offerSnapshot{all: all, byCountry: map[string][]upstream.Offer{}, byService: map[string][]upstream.Offer{}, rendered: map[renderKey]*rendering{}}
+	for _, o := range all {
+		iso := strings.ToUpper(o.CountryISO)
+		s.byCountry[iso] = append(s.byCountry[iso], o)
+		s.byService[o.ServiceCode] = append(s.byService[o.ServiceCode], o)
+	}
+	return s
+}
+
+// inCountry are the offers of a country, by ISO code in any case.
+func (s *offerSnapshot) inCountry(iso string) []upstream.Offer { return s.byCountry[strings.ToUpper(iso)] }
+
+// of are the offers of a service.
+func (s *offerSnapshot) of(service string) []upstream.Offer { return s.byService[service] }
+
+// render is the answer k, made with make the first time it is asked for.
+// The bytes are shared: callers must not modify them.
+func (s *offerSnapshot) render(k renderKey, make func() ([]byte, error)) ([]byte, error) {
+	s.mu.Lock()
+	r := s.rendered[k]
+	if r == nil {
+		r = &rendering{}
+		s.rendered[k] = r
+	}
+	s.mu.Unlock()
+	r.once.Do(func() { r.body, r.err = make() })
+	return r.body, r.err
+}
+
+// offerList is the whole native offer list, from which every catalog
+// answer is cut.
+func (c *catalog) offerList(ctx context.Context, key string) (*offerSnapshot, error) {
+	return cachedGet(ctx, c, "catalog_offers", &c.offers, func(ctx context.Context) (*offerSnapshot, error) {
+		all, err := c.api.Offers(ctx, key, upstream.OfferFilter{})
+		if err != nil {
+			return nil, err
+		}
+		return newOfferSnapshot(all), nil
+	})
+}
+
 // lastAnswer is when a catalog last answered; zero if never.
 func (c *catalog) lastAnswer() time.Time {
 	n := c.lastOK.Load()
@@ -135,14 +238,17 @@ func (c *catalog) lastAnswer() time.Time {
 	return time.Unix(0, n)
 }
 
-// WarmCatalog fetches the service and country catalogs with key if their
-// copies are older than the TTL, so that readiness can tell whether the
-// backend's catalog answers before any bot calls. run calls it in the
+// WarmCatalog fetches the service, country and offer catalogs with key if
+// their copies are older than the TTL, so that readiness can tell whether
+// the backend's catalog answers before any bot calls. run calls it in the
 // background with SHIM_PROBE_API_KEY.
 func (s *Server) WarmCatalog(ctx context.Context, key string) error {
 	if _, err := s.catalog.serviceSet(ctx, key); err != nil {
 		return err
 	}
-	_, err := s.catalog.soldCountries(ctx, key)
+	if _, err := s.catalog.soldCountries(ctx, key); err != nil {
+		return err
+	}
+	_, err := s.catalog.offerList(ctx, key)
 	return err
 }

@@ -104,7 +104,7 @@ func TestCachedGet(t *testing.T) {
 }
 
 // inflightNow reports the running refresh, for tests.
-func (v *ttlValue[T]) inflightNow() chan struct{} {
+func (v *ttlValue[T]) inflightNow() *flight[T] {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.inflight

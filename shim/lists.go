@@ -16,11 +16,11 @@ func (s *Server) getTopCountries(ctx context.Context, req translate.Request, _ s
 	if err != nil {
 		return nil, err
 	}
-	offers, err := s.api.Offers(ctx, req.APIKey, upstream.OfferFilter{ServiceCode: svc})
+	snap, err := s.catalog.offerList(ctx, req.APIKey)
 	if err != nil {
 		return nil, err
 	}
-	return translate.TopCountriesBody(s.priceOffers(offers, nil), strings.EqualFold(strings.TrimSpace(req.FreePrice), "true"))
+	return translate.TopCountriesBody(s.priceOffers(snap.of(svc), nil), strings.EqualFold(strings.TrimSpace(req.FreePrice), "true"))
 }
 
 // getOperators lists "any" for the named country, or for every country
@@ -71,18 +71,19 @@ func (s *Server) getAvailableServicesByCountry(ctx context.Context, req translat
 }
 
 func (s *Server) servicesIn(ctx context.Context, req translate.Request) ([]byte, error) {
-	c, services, offers, err := s.countryStock(ctx, req)
+	c, cat, snap, err := s.countryStock(ctx, req)
 	if err != nil {
 		return nil, err
 	}
+	offers := snap.inCountry(c.ISO)
 	stocked := make(map[string]bool, len(offers))
 	for _, o := range offers {
-		if o.Stock > 0 && strings.EqualFold(o.CountryISO, c.ISO) {
+		if o.Stock > 0 {
 			stocked[o.ServiceCode] = true
 		}
 	}
 	list := make([]upstream.Service, 0, len(stocked))
-	for _, svc := range services {
+	for _, svc := range cat.list {
 		if stocked[svc.Code] {
 			list = append(list, svc)
 		}

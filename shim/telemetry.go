@@ -100,9 +100,9 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countrie
 	add(err)
 	// One counter for every cache. The country resolver and the ID map
 	// cache count their own lookups, so they are read at collection time.
-	t.caches = map[string]*cacheStats{"services": {}, "catalog_countries": {}}
+	t.caches = map[string]*cacheStats{"services": {}, "catalog_countries": {}, "catalog_offers": {}}
 	_, err = m.Int64ObservableCounter("smsbulk_shim.cache.lookups", metric.WithUnit("{lookup}"),
-		metric.WithDescription("Cache lookups by cache (countries, services, catalog_countries, idmap) and result (hit, miss)."),
+		metric.WithDescription("Cache lookups by cache (countries, services, catalog_countries, catalog_offers, idmap) and result (hit, miss)."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			observe := func(cache string, hits, misses int64) {
 				o.Observe(hits, metric.WithAttributes(attrCache.String(cache), attrCacheResult.String("hit")))
