@@ -198,7 +198,9 @@ func newOfferSnapshot(all []upstream.Offer) *offerSnapshot {
 }
 
 // inCountry are the offers of a country, by ISO code in any case.
-func (s *offerSnapshot) inCountry(iso string) []upstream.Offer { return s.byCountry[strings.ToUpper(iso)] }
+func (s *offerSnapshot) inCountry(iso string) []upstream.Offer {
+	return s.byCountry[strings.ToUpper(iso)]
+}
 
 // of are the offers of a service.
 func (s *offerSnapshot) of(service string) []upstream.Offer { return s.byService[service] }
