@@ -205,9 +205,9 @@ func (s *offerSnapshot) inCountry(iso string) []upstream.Offer {
 // of are the offers of a service.
 func (s *offerSnapshot) of(service string) []upstream.Offer { return s.byService[service] }
 
-// render is the answer k, made with make the first time it is asked for.
+// render is the answer k, made with build the first time it is asked for.
 // The bytes are shared: callers must not modify them.
-func (s *offerSnapshot) render(k renderKey, make func() ([]byte, error)) ([]byte, error) {
+func (s *offerSnapshot) render(k renderKey, build func() ([]byte, error)) ([]byte, error) {
 	s.mu.Lock()
 	r := s.rendered[k]
 	if r == nil {
@@ -215,7 +215,7 @@ func (s *offerSnapshot) render(k renderKey, make func() ([]byte, error)) ([]byte
 		s.rendered[k] = r
 	}
 	s.mu.Unlock()
-	r.once.Do(func() { r.body, r.err = make() })
+	r.once.Do(func() { r.body, r.err = build() })
 	return r.body, r.err
 }
 

@@ -2,15 +2,19 @@ package shim_test
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/smsbulk/smsbulk-shim/countries"
 	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/shim"
+	"github.com/smsbulk/smsbulk-shim/translate"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
@@ -116,4 +120,68 @@ func mustInt(tb testing.TB, s string) int64 {
 		tb.Fatal(err)
 	}
 	return n
+}
+
+// givenAPI is the native API with the answers of the hot path given: the
+// balance of the key check and one activation. Other calls go to the
+// embedded client.
+type givenAPI struct {
+	shim.NativeAPI
+	act upstream.Activation
+}
+
+func (a givenAPI) Balance(context.Context, string) (upstream.Balance, error) {
+	return upstream.Balance{Balance: "1000000.00", Currency: "USD"}, nil
+}
+
+func (a givenAPI) Activation(context.Context, string, string) (upstream.Activation, error) {
+	return a.act, nil
+}
+
+// BenchmarkGetStatusCore is the in-process part of a poll with the native
+// answer given (decoded): parse, key check, ID map lookup (cached),
+// translate, write, with telemetry at its defaults and the access line
+// written as JSON to io.Discard. The target is 2 µs and 10 allocations.
+func BenchmarkGetStatusCore(b *testing.B) {
+	r := newRig(b, rigOptions{
+		sandbox:   sandbox.Config{Keys: map[string]string{"bench": "1000000.00"}},
+		wrapStore: func(s idmap.Store) shim.IDStore { return idmap.NewCache(s, 1000) },
+		secret:    "bench-secret-0123456789abcdef",
+	})
+	num := serve(r.srv, "api_key=bench&action=getNumber&service=wa&country=62").Body.String()
+	if !strings.HasPrefix(num, "ACCESS_NUMBER:") {
+		b.Fatalf("getNumber = %q", num)
+	}
+	legacyID := strings.Split(num, ":")[1]
+	nativeID, err := r.ids.Lookup(b.Context(), r.keys.Owner("bench"), mustInt(b, legacyID))
+	if err != nil {
+		b.Fatal(err)
+	}
+	act, err := r.api.Activation(b.Context(), "bench", nativeID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cc, err := countries.NewResolver(countries.Builtin(), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := shim.NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), givenAPI{r.api, act}, r.ids, cc,
+		shim.Options{Keys: r.keys, Services: translate.BuiltinServices()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/stubs/handler_api.php?api_key=bench&action=getStatus&id="+legacyID, nil)
+	w := &discardWriter{h: http.Header{}}
+	h.ServeHTTP(w, req)
+	if string(w.body) != "STATUS_WAIT_CODE" {
+		b.Fatalf("getStatus = %q", w.body)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, req)
+	}
+	if string(w.body) != "STATUS_WAIT_CODE" {
+		b.Fatalf("getStatus = %q", w.body)
+	}
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -26,9 +26,11 @@ type record struct {
 	// action names the span and the metric series: one of the known
 	// actions, or "unknown" so that junk cannot mint names.
 	action string
-	// code is the legacy result code sent, and err the error behind it.
-	code string
-	err  error
+	// code is the legacy result code sent, status the HTTP status, and
+	// err the error behind them.
+	code   string
+	status int
+	err    error
 
 	owner      string
 	legacyID   int64
@@ -97,43 +99,95 @@ func (r *record) setNativeID(id string) {
 // instrument is the layer around the legacy protocol core: it reads the
 // incoming trace context, starts the server span, gives the request its
 // deadline and its record, and when the core has answered, turns the
-// record into span attributes, metrics and one access line.
+// record into span attributes, metrics and one access line. Work whose
+// result nobody reads is skipped: no span without a tracer provider, no
+// span attributes on a span that does not record, no measurement without
+// a meter provider.
 func (s *Server) instrument(core http.Handler) http.Handler {
 	prop := s.opt.Propagator
 	profile := attrProfile.String(s.opt.Profile.String())
+	fields := slices.Clone(prop.Fields())
+	for i, f := range fields {
+		fields[i] = http.CanonicalHeaderKey(f)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := s.tel.tracer.Start(ctx, "handler_api", trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(profile), trace.WithAttributes(httpAttrs(r)...))
-		defer span.End()
+		ctx := r.Context()
+		// Most polls carry no trace context; looking for it costs a
+		// header key made canonical per field and call.
+		for _, f := range fields {
+			if _, ok := r.Header[f]; ok {
+				ctx = prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+				break
+			}
+		}
+		span := trace.SpanFromContext(ctx)
+		if s.tel.tracing {
+			ctx, span = s.tel.tracer.Start(ctx, "handler_api", trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(profile), trace.WithAttributes(httpAttrs(r)...))
+			defer span.End()
+		}
 		rec := &record{action: "unknown"}
 		ctx = context.WithValue(ctx, recordKey{}, rec)
 		ctx, cancel := context.WithTimeout(ctx, s.opt.RequestTimeout)
 		defer cancel()
-		s.tel.inFlight.Add(ctx, 1)
-		defer s.tel.inFlight.Add(ctx, -1)
+		if s.tel.metered {
+			s.tel.inFlight.Add(ctx, 1)
+			defer s.tel.inFlight.Add(ctx, -1)
+		}
 
 		core.ServeHTTP(w, r.WithContext(ctx))
 
-		if rec.action != "unknown" {
-			span.SetName(rec.action)
-		}
-		span.SetAttributes(rec.attributes()...)
-		if failed(rec.code) {
-			span.SetStatus(codes.Error, statusText(rec.code, rec.err))
+		if span.IsRecording() {
+			if rec.action != "unknown" {
+				span.SetName(rec.action)
+			}
+			span.SetAttributes(rec.attributes()...)
+			if failed(rec.code) {
+				span.SetStatus(codes.Error, statusText(rec.code, rec.err))
+			}
 		}
 		d := time.Since(start)
-		s.tel.requests.Add(ctx, 1, metric.WithAttributes(attrAction.String(rec.action), attrCode.String(rec.code)))
-		s.tel.duration.Record(ctx, d.Seconds(), metric.WithAttributes(attrAction.String(rec.action)))
-		s.log.LogAttrs(ctx, slog.LevelInfo, "legacy request",
-			slog.String("trace_id", span.SpanContext().TraceID().String()),
-			slog.String("action", rec.action),
-			slog.String("code", rec.code),
-			slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-			slog.Int64("native_calls", rec.nativeCalls.Load()),
-		)
+		if s.tel.metered {
+			s.tel.requests.Add(ctx, 1, s.tel.attrSets.get(attrAction, rec.action, attrCode, rec.code))
+			s.tel.duration.Record(ctx, d.Seconds(), s.tel.attrSets.get(attrAction, rec.action, "", ""))
+		}
+		s.accessLine(ctx, r, span.SpanContext().TraceID(), rec, d)
 	})
+}
+
+// zeroTraceID is the trace_id of a request outside any trace.
+var zeroTraceID = trace.TraceID{}.String()
+
+// accessLine logs one line for a legacy request: what was asked and
+// answered, by whom (the owner's short hash; never the key, and never the
+// URL, whose query holds it) and from where (r.RemoteAddr).
+func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.TraceID, rec *record, d time.Duration) {
+	if !s.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	tid := zeroTraceID
+	if traceID.IsValid() {
+		tid = traceID.String()
+	}
+	attrs := [...]slog.Attr{
+		slog.String("trace_id", tid),
+		slog.String("action", rec.action),
+		slog.String("code", rec.code),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.Int64("native_calls", rec.nativeCalls.Load()),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.EscapedPath()),
+		slog.Int("status", rec.status),
+		slog.String("client", r.RemoteAddr),
+		slog.String("owner", ShortOwner(rec.owner)),
+		slog.Int64("legacy_id", rec.legacyID),
+	}
+	n := len(attrs)
+	if rec.legacyID == 0 {
+		n--
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "legacy request", attrs[:n]...)
 }
 
 // attributes are the span attributes the record holds.
@@ -187,9 +241,10 @@ func (r *record) name() string {
 	return r.action
 }
 
-// setResult records the legacy code sent and the error behind it.
-func (r *record) setResult(code string, err error) {
+// setResult records the legacy code and HTTP status sent and the error
+// behind them.
+func (r *record) setResult(code string, status int, err error) {
 	if r != nil {
-		r.code, r.err = code, err
+		r.code, r.status, r.err = code, status, err
 	}
 }

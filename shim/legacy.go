@@ -47,7 +47,8 @@ func (s *Server) serveLegacy() http.Handler {
 		ctx := r.Context()
 		rec := recordFrom(ctx)
 		body, err := s.answer(ctx, r, rec, actions)
-		rec.setResult(s.write(ctx, w, rec.name(), body, err), err)
+		code, status := s.write(ctx, w, rec.name(), body, err)
+		rec.setResult(code, status, err)
 	})
 }
 
@@ -162,8 +163,9 @@ func (s *Server) readForm(r *http.Request) (url.Values, error) {
 // write is the one writer: it sends the body of an action, or the legacy
 // code of its error. It is the one place where errors become legacy codes
 // (translate.Classify's table); an error outside the table is ERROR_SQL and
-// is logged here, once. It returns the legacy result code sent.
-func (s *Server) write(ctx context.Context, w http.ResponseWriter, action string, body []byte, err error) string {
+// is logged here, once. It returns the legacy result code and the HTTP
+// status sent.
+func (s *Server) write(ctx context.Context, w http.ResponseWriter, action string, body []byte, err error) (string, int) {
 	h := w.Header()
 	status := http.StatusOK
 	if err != nil {
@@ -185,14 +187,22 @@ func (s *Server) write(ctx context.Context, w http.ResponseWriter, action string
 		}
 		body, status = e.Body(), e.Code.Status(s.opt.Profile)
 	}
+	// The header values are shared, read-only slices: setting them
+	// allocates nothing.
 	if len(body) > 0 && (body[0] == '{' || body[0] == '[') {
-		h.Set("Content-Type", "application/json")
+		h["Content-Type"] = contentJSON
 	} else {
-		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h["Content-Type"] = contentText
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Cache-Control", "no-store")
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-	return resultCode(body)
+	return resultCode(body), status
 }
+
+var (
+	contentJSON = []string{"application/json"}
+	contentText = []string{"text/plain; charset=utf-8"}
+	noStore     = []string{"no-store"}
+)

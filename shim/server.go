@@ -103,13 +103,16 @@ type Options struct {
 // Server is the legacy front end. Create it with NewServer; it is an
 // http.Handler.
 type Server struct {
-	log      *slog.Logger
-	api      NativeAPI
-	ids      IDStore
-	cc       *countries.Resolver
-	opt      Options
-	catalog  *catalog
-	router   *mux.Router
+	log     *slog.Logger
+	api     NativeAPI
+	ids     IDStore
+	cc      *countries.Resolver
+	opt     Options
+	catalog *catalog
+	router  *mux.Router
+	// legacy serves the legacy paths without the router's matching, the
+	// hot path; the router serves them too, for any spelling it matches.
+	legacy   http.Handler
 	defaultC countries.Country
 	tel      *telemetry
 	// verified remembers the owners whose key the backend accepted
@@ -163,11 +166,29 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 		catalog: &catalog{api: api, ttl: opt.CatalogTTL, staleFor: opt.CatalogStaleFor, now: opt.Now, onLookup: tel.cacheLookup},
 	}
 	s.router = s.routes()
+	s.legacy = s.handleLegacy()
 	return s, nil
 }
 
-// ServeHTTP serves a request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+// ServeHTTP serves a request. A request for one of the legacyPaths as
+// written there goes to the legacy handler straight away: the router would
+// send it there too, after a regexp match and a request copy.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.RawPath == "" && isLegacyPath(r.URL.Path) {
+		s.legacy.ServeHTTP(w, r)
+		return
+	}
+	s.router.ServeHTTP(w, r)
+}
+
+func isLegacyPath(p string) bool {
+	for _, l := range legacyPaths {
+		if p == l {
+			return true
+		}
+	}
+	return false
+}
 
 // CatalogAnsweredAt is when the native catalog last answered; zero if it
 // never has. Readiness checks use it.

@@ -49,6 +49,12 @@ var requestBuckets = metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0
 // uses the no-op ones, which cost next to nothing.
 type telemetry struct {
 	tracer trace.Tracer
+	// tracing and metered say whether a provider was given; without one,
+	// the hot path skips the work whose result nobody reads.
+	tracing, metered bool
+	// attrSets caches the attribute sets of metric measurements by their
+	// values, so that a request does not build and sort them again.
+	attrSets attrSetCache
 
 	requests      metric.Int64Counter
 	duration      metric.Float64Histogram
@@ -63,6 +69,7 @@ type telemetry struct {
 }
 
 func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countries.Resolver, idmapCache CacheStats) (*telemetry, error) {
+	tracing, metered := tp != nil, mp != nil
 	if tp == nil {
 		tp = tracenoop.NewTracerProvider()
 	}
@@ -70,7 +77,7 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countrie
 		mp = metricnoop.NewMeterProvider()
 	}
 	m := mp.Meter(instrumentation)
-	t := &telemetry{tracer: tp.Tracer(instrumentation)}
+	t := &telemetry{tracer: tp.Tracer(instrumentation), tracing: tracing, metered: metered}
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
 	var err error
@@ -188,13 +195,21 @@ func outcome(err error) string {
 
 // native wraps one native call in a span and a measurement.
 func native[T any](t *telemetry, ctx context.Context, call string, f func(context.Context) (T, error)) (T, error) {
-	ctx, span := t.tracer.Start(ctx, "native "+call, trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(attrNativeCall.String(call)))
+	var span trace.Span = tracenoop.Span{}
+	if t.tracing {
+		ctx, span = t.tracer.Start(ctx, "native "+call, trace.WithSpanKind(trace.SpanKindInternal),
+			trace.WithAttributes(attrNativeCall.String(call)))
+	}
 	countNativeCall(ctx)
 	start := time.Now()
 	v, err := f(ctx)
 	out := outcome(err)
-	t.nativeDur.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrNativeCall.String(call), attrOutcome.String(out)))
+	if t.metered {
+		t.nativeDur.Record(ctx, time.Since(start).Seconds(), t.attrSets.get(attrNativeCall, call, attrOutcome, out))
+	}
+	if !span.IsRecording() {
+		return v, err
+	}
 	span.SetAttributes(attrOutcome.String(out))
 	if err != nil && ctx.Err() == nil {
 		var api *upstream.APIError
@@ -266,19 +281,23 @@ func (a tracedAPI) ListActive(ctx context.Context, key, cursor string, limit int
 // flood the traces.
 func store[T any](t *telemetry, ctx context.Context, op string, f func(context.Context) (T, error)) (T, error) {
 	var span trace.Span = tracenoop.Span{}
-	if trace.SpanContextFromContext(ctx).IsValid() {
+	if t.tracing && trace.SpanContextFromContext(ctx).IsValid() {
 		ctx, span = t.tracer.Start(ctx, "idmap "+op, trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(attrIDMapOp.String(op)))
 	}
 	start := time.Now()
 	v, err := f(ctx)
 	out := outcome(err)
-	t.idmapDur.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrIDMapOp.String(op), attrOutcome.String(out)))
+	if t.metered {
+		t.idmapDur.Record(ctx, time.Since(start).Seconds(), t.attrSets.get(attrIDMapOp, op, attrOutcome, out))
+	}
 	if err != nil && !errors.Is(err, idmap.ErrNotFound) {
 		t.idmapErrors.Add(ctx, 1, metric.WithAttributes(attrIDMapOp.String(op)))
 		span.SetStatus(codes.Error, err.Error())
 	}
-	span.SetAttributes(attrOutcome.String(out))
+	if span.IsRecording() {
+		span.SetAttributes(attrOutcome.String(out))
+	}
 	span.End()
 	return v, err
 }
@@ -324,13 +343,31 @@ func resultCode(body []byte) string {
 	if len(body) > 0 && (body[0] == '{' || body[0] == '[') {
 		return "JSON"
 	}
+	head := body
 	for i, c := range body {
 		if c == ':' {
-			return string(body[:i])
+			head = body[:i]
+			break
 		}
 	}
-	return string(body)
+	if c, ok := knownCodes[string(head)]; ok {
+		return c
+	}
+	return string(head)
 }
+
+// knownCodes interns the result codes of the commonest answers, so that
+// naming one allocates nothing.
+var knownCodes = func() map[string]string {
+	m := map[string]string{}
+	for _, c := range []string{"STATUS_WAIT_CODE", "STATUS_WAIT_RETRY", "STATUS_OK", "STATUS_CANCEL",
+		"ACCESS_NUMBER", "ACCESS_BALANCE", "ACCESS_READY", "ACCESS_RETRY_GET", "ACCESS_ACTIVATION", "ACCESS_CANCEL",
+		"BAD_KEY", "BAD_ACTION", "BAD_SERVICE", "BAD_COUNTRY", "BAD_STATUS", "WRONG_ACTION", "NO_BALANCE",
+		"NO_NUMBERS", "NO_ACTIVATION", "ERROR_SQL"} {
+		m[c] = c
+	}
+	return m
+}()
 
 // failed reports whether a code is an ERROR_SQL-class outcome, which marks
 // the request's span as an error.

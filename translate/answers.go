@@ -87,29 +87,38 @@ func digits(phone string) (string, error) {
 // REFUNDED -> STATUS_CANCEL, except that an activation that ended after a
 // code came keeps STATUS_OK:<code>. A state that calls for a code and has
 // none waits (STATUS_WAIT_CODE). An unknown status is ErrBadAnswer.
+//
+// The answers without a code are shared slices, the same on every call:
+// callers must not modify what StatusBody returns.
 func StatusBody(a upstream.Activation) ([]byte, error) {
 	code := smsCode(a.SMSCode)
 	switch a.Status {
 	case upstream.StatusWaiting:
-		return []byte("STATUS_WAIT_CODE"), nil
+		return statusWaitCode, nil
 	case upstream.StatusReceived, upstream.StatusCompleted:
 		if code == "" {
-			return []byte("STATUS_WAIT_CODE"), nil
+			return statusWaitCode, nil
 		}
 		return []byte("STATUS_OK:" + code), nil
 	case upstream.StatusRetryWaiting:
 		if code == "" {
-			return []byte("STATUS_WAIT_CODE"), nil
+			return statusWaitCode, nil
 		}
 		return []byte("STATUS_WAIT_RETRY:" + code), nil
 	case upstream.StatusCancelled, upstream.StatusExpired, upstream.StatusRefunded:
 		if code != "" {
 			return []byte("STATUS_OK:" + code), nil
 		}
-		return []byte("STATUS_CANCEL"), nil
+		return statusCancel, nil
 	}
 	return nil, badAnswer("activation status %q", string(a.Status))
 }
+
+// The fixed answers of StatusBody, the hot path's commonest.
+var (
+	statusWaitCode = []byte("STATUS_WAIT_CODE")
+	statusCancel   = []byte("STATUS_CANCEL")
+)
 
 // smsCode is the code as a bot can split it: white space, control
 // characters and colons dropped, since clients split the answer on ":" and

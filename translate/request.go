@@ -105,8 +105,12 @@ var params = [...]string{"api_key", "action", "service", "country", "id", "statu
 // it the exact name before a trimmed one, and the first value.
 func ParseRequest(sources ...url.Values) Request {
 	var got [len(params)]string
+	var padded [4]bool
+	for i, src := range sources[:min(len(sources), len(padded))] {
+		padded[i] = hasPadded(src)
+	}
 	for i, name := range params {
-		got[i] = lookup(name, sources)
+		got[i] = lookup(name, sources, padded[:])
 	}
 	return Request{
 		APIKey:         got[0],
@@ -127,10 +131,26 @@ func ParseRequest(sources ...url.Values) Request {
 	}
 }
 
-func lookup(name string, sources []url.Values) string {
-	for _, src := range sources {
+// hasPadded reports whether a name of src has white space around it.
+func hasPadded(src url.Values) bool {
+	for k := range src {
+		if k != strings.TrimSpace(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup is the first value of name in sources. padded[i] tells whether
+// sources[i] has a name with white space around it; past len(padded), a
+// source is searched as if it had.
+func lookup(name string, sources []url.Values, padded []bool) string {
+	for i, src := range sources {
 		if v, ok := src[name]; ok && len(v) > 0 {
 			return v[0]
+		}
+		if i < len(padded) && !padded[i] {
+			continue
 		}
 		// A name sent with white space around it ("country "): take the
 		// smallest such key, so the choice does not depend on map order.
