@@ -1,29 +1,15 @@
 package shim_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/smsbulk/smsbulk-shim/shim"
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
-
-// syncBuffer is a bytes.Buffer the logger and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
 
 // TestAccessLine checks the one line a legacy request logs: what was
 // asked and answered, the HTTP status, the client address, the owner's
@@ -31,16 +17,14 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func TestAccessLine(t *testing.T) {
 	t.Parallel()
 	const key = "access-line-key-0123"
-	var logs syncBuffer
+	var logs logBuffer
 	r := newRig(t, rigOptions{sandbox: sandbox.Config{Keys: map[string]string{key: "10.00"}}, log: &logs})
 	num := serve(r.srv, "api_key="+key+"&action=getNumber&service=wa&country=62").Body.String()
 	id, _, ok := strings.Cut(strings.TrimPrefix(num, "ACCESS_NUMBER:"), ":")
 	if !ok {
 		t.Fatalf("getNumber = %q", num)
 	}
-	logs.mu.Lock()
-	logs.b.Reset()
-	logs.mu.Unlock()
+	before := len(logs.String())
 
 	req := httptest.NewRequest(http.MethodPost, "/stubs/handler_api.php?api_key="+key+"&action=getStatus&id="+id, nil)
 	req.RemoteAddr = "192.0.2.7:41234"
@@ -49,9 +33,7 @@ func TestAccessLine(t *testing.T) {
 	if rec.Body.String() != "STATUS_WAIT_CODE" {
 		t.Fatalf("getStatus = %q", rec.Body)
 	}
-	logs.mu.Lock()
-	out := logs.b.String()
-	logs.mu.Unlock()
+	out := logs.String()[before:]
 	if strings.Contains(out, key) {
 		t.Fatalf("the key is in the log: %s", out)
 	}

@@ -64,11 +64,10 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) WriteHeader(int)             {}
 func (w *discardWriter) Write(b []byte) (int, error) { w.body = b; return len(b), nil }
 
-// inProcessStatus buys one number through a shim on the loopback sandbox,
-// then returns a second shim on the same ID map and keys whose native
-// client gets, in process, the activation as the sandbox answers it, and
-// the getStatus query of that number.
-func inProcessStatus(b *testing.B) (http.Handler, string) {
+// soldOne is a rig on the loopback sandbox, as -sandbox runs it, that has
+// sold one number to the key "bench", and that number's legacy and native
+// IDs.
+func soldOne(b *testing.B) (*rig, string, string) {
 	b.Helper()
 	r := newRig(b, rigOptions{
 		sandbox:   sandbox.Config{Keys: map[string]string{"bench": "1000000.00"}},
@@ -84,20 +83,14 @@ func inProcessStatus(b *testing.B) (http.Handler, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	t := cannedTransport{}
-	t.record(b, r.sb, "bench", "/api/v1/wallet/balance")
-	t.record(b, r.sb, "bench", "/api/v1/activations/"+nativeID)
-	canned := r.with(b, rigOptions{upstream: upstream.Options{Transport: t}})
-	return canned.srv, "api_key=bench&action=getStatus&id=" + legacyID
+	return r, legacyID, nativeID
 }
 
-// BenchmarkGetStatusInProcess is the shim's own share of a poll: parse,
-// key check, ID map lookup (cached), native client, translate and write,
-// with telemetry at its defaults (no providers) and the access line
-// written as JSON to io.Discard. The native answer comes from memory.
-func BenchmarkGetStatusInProcess(b *testing.B) {
-	h, q := inProcessStatus(b)
-	req := httptest.NewRequest(http.MethodGet, "/stubs/handler_api.php?"+q, nil)
+// benchStatus polls query on h in a loop, checking the first and the last
+// answer.
+func benchStatus(b *testing.B, h http.Handler, query string) {
+	b.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/stubs/handler_api.php?"+query, nil)
 	w := &discardWriter{h: http.Header{}}
 	h.ServeHTTP(w, req)
 	if string(w.body) != "STATUS_WAIT_CODE" {
@@ -111,6 +104,29 @@ func BenchmarkGetStatusInProcess(b *testing.B) {
 	if string(w.body) != "STATUS_WAIT_CODE" {
 		b.Fatalf("getStatus = %q", w.body)
 	}
+}
+
+// inProcessStatus buys one number through a shim on the loopback sandbox,
+// then returns a second shim on the same ID map and keys whose native
+// client gets, in process, the activation as the sandbox answers it, and
+// the getStatus query of that number.
+func inProcessStatus(b *testing.B) (http.Handler, string) {
+	b.Helper()
+	r, legacyID, nativeID := soldOne(b)
+	t := cannedTransport{}
+	t.record(b, r.sb, "bench", "/api/v1/wallet/balance")
+	t.record(b, r.sb, "bench", "/api/v1/activations/"+nativeID)
+	canned := r.with(b, rigOptions{upstream: upstream.Options{Transport: t}})
+	return canned.srv, "api_key=bench&action=getStatus&id=" + legacyID
+}
+
+// BenchmarkGetStatusInProcess is the shim's own share of a poll: parse,
+// key check, ID map lookup (cached), native client, translate and write,
+// with telemetry at its defaults (no providers) and the access line
+// written as JSON to io.Discard. The native answer comes from memory.
+func BenchmarkGetStatusInProcess(b *testing.B) {
+	h, q := inProcessStatus(b)
+	benchStatus(b, h, q)
 }
 
 func mustInt(tb testing.TB, s string) int64 {
@@ -143,20 +159,7 @@ func (a givenAPI) Activation(context.Context, string, string) (upstream.Activati
 // translate, write, with telemetry at its defaults and the access line
 // written as JSON to io.Discard. The target is 2 µs and 10 allocations.
 func BenchmarkGetStatusCore(b *testing.B) {
-	r := newRig(b, rigOptions{
-		sandbox:   sandbox.Config{Keys: map[string]string{"bench": "1000000.00"}},
-		wrapStore: func(s idmap.Store) shim.IDStore { return idmap.NewCache(s, 1000) },
-		secret:    "bench-secret-0123456789abcdef",
-	})
-	num := serve(r.srv, "api_key=bench&action=getNumber&service=wa&country=62").Body.String()
-	if !strings.HasPrefix(num, "ACCESS_NUMBER:") {
-		b.Fatalf("getNumber = %q", num)
-	}
-	legacyID := strings.Split(num, ":")[1]
-	nativeID, err := r.ids.Lookup(b.Context(), r.keys.Owner("bench"), mustInt(b, legacyID))
-	if err != nil {
-		b.Fatal(err)
-	}
+	r, legacyID, nativeID := soldOne(b)
 	act, err := r.api.Activation(b.Context(), "bench", nativeID)
 	if err != nil {
 		b.Fatal(err)
@@ -170,18 +173,5 @@ func BenchmarkGetStatusCore(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := httptest.NewRequest(http.MethodGet, "/stubs/handler_api.php?api_key=bench&action=getStatus&id="+legacyID, nil)
-	w := &discardWriter{h: http.Header{}}
-	h.ServeHTTP(w, req)
-	if string(w.body) != "STATUS_WAIT_CODE" {
-		b.Fatalf("getStatus = %q", w.body)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		clear(w.h)
-		h.ServeHTTP(w, req)
-	}
-	if string(w.body) != "STATUS_WAIT_CODE" {
-		b.Fatalf("getStatus = %q", w.body)
-	}
+	benchStatus(b, h, "api_key=bench&action=getStatus&id="+legacyID)
 }
