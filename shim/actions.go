@@ -308,29 +308,30 @@ func (s *Server) set(ctx context.Context, key, owner string, id int64, op transl
 }
 
 func (s *Server) getNumbersStatus(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
-	c, cat, snap, err := s.countryStock(ctx, req)
+	c, cat, offers, snap, err := s.countryStock(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	return snap.render(renderKey{kind: "numbersStatus", country: c.ID, gen: cat.gen}, func() ([]byte, error) {
-		return translate.NumbersStatusBody(s.opt.Profile, c.ID, c.ISO, cat.list, snap.inCountry(c.ISO)), nil
+		return translate.NumbersStatusBody(s.opt.Profile, c.ID, c.ISO, cat.list, offers), nil
 	})
 }
 
 // countryStock is what getNumbersStatus and the per-country service lists
 // start from: the request's country (the default when it names none), the
-// native service catalog and the offer snapshot.
-func (s *Server) countryStock(ctx context.Context, req translate.Request) (countries.Country, serviceCatalog, *offerSnapshot, error) {
+// native service catalog, the offers there and the snapshot they come
+// from (nil if none).
+func (s *Server) countryStock(ctx context.Context, req translate.Request) (countries.Country, serviceCatalog, []upstream.Offer, *offerSnapshot, error) {
 	c, err := s.country(ctx, req.Country)
 	if err != nil {
-		return c, serviceCatalog{}, nil, err
+		return c, serviceCatalog{}, nil, nil, err
 	}
 	cat, err := s.catalog.serviceSet(ctx, req.APIKey)
 	if err != nil {
-		return c, cat, nil, err
+		return c, cat, nil, nil, err
 	}
-	snap, err := s.catalog.offerList(ctx, req.APIKey)
-	return c, cat, snap, err
+	offers, snap, err := s.catalog.offersWhere(ctx, req.APIKey, upstream.OfferFilter{CountryISO: c.ISO})
+	return c, cat, offers, snap, err
 }
 
 func (s *Server) getPrices(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
@@ -355,41 +356,28 @@ func (s *Server) prices(ctx context.Context, req translate.Request, kind string,
 }
 
 // pricedOffers are the offers a getPrices request asks for, by its
-// optional country and service, from the offer snapshot, and the country
-// it named.
+// optional country and service, the snapshot they come from (nil if none),
+// and the country it named.
 func (s *Server) pricedOffers(ctx context.Context, req translate.Request) (*offerSnapshot, []upstream.Offer, *countries.Country, error) {
+	var f upstream.OfferFilter
 	var named *countries.Country
 	if req.Country != "" {
 		c, err := s.country(ctx, req.Country)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		named = &c
+		f.CountryISO, named = c.ISO, &c
 	}
-	svc := ""
 	if req.Service != "" {
-		var err error
-		if svc, err = s.service(ctx, req.APIKey, req.Service); err != nil {
+		svc, err := s.service(ctx, req.APIKey, req.Service)
+		if err != nil {
 			return nil, nil, nil, err
 		}
+		f.ServiceCode = svc
 	}
-	snap, err := s.catalog.offerList(ctx, req.APIKey)
+	offers, snap, err := s.catalog.offersWhere(ctx, req.APIKey, f)
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	offers := snap.all
-	switch {
-	case named != nil && svc != "":
-		offers = nil
-		for _, o := range snap.inCountry(named.ISO) {
-			if o.ServiceCode == svc {
-				offers = append(offers, o)
-			}
-		}
-	case named != nil:
-		offers = snap.inCountry(named.ISO)
-	case svc != "":
-		offers = snap.of(svc)
 	}
 	return snap, offers, named, nil
 }

@@ -206,8 +206,12 @@ func (s *offerSnapshot) inCountry(iso string) []upstream.Offer {
 func (s *offerSnapshot) of(service string) []upstream.Offer { return s.byService[service] }
 
 // render is the answer k, made with build the first time it is asked for.
-// The bytes are shared: callers must not modify them.
+// The bytes are shared: callers must not modify them. On a nil snapshot
+// (offers asked of the backend directly) it is build's answer.
 func (s *offerSnapshot) render(k renderKey, build func() ([]byte, error)) ([]byte, error) {
+	if s == nil {
+		return build()
+	}
 	s.mu.Lock()
 	r := s.rendered[k]
 	if r == nil {
@@ -229,6 +233,37 @@ func (c *catalog) offerList(ctx context.Context, key string) (*offerSnapshot, er
 		}
 		return newOfferSnapshot(all), nil
 	})
+}
+
+// offersWhere are the offers matching f, cut from the snapshot. When there
+// is no usable snapshot (the whole list did not come, within the native
+// call timeout, say) and f narrows the list, they are asked of the backend
+// with f, as before the snapshot: a short answer that may still come. The
+// snapshot is nil then.
+func (c *catalog) offersWhere(ctx context.Context, key string, f upstream.OfferFilter) ([]upstream.Offer, *offerSnapshot, error) {
+	snap, err := c.offerList(ctx, key)
+	if err != nil {
+		if f == (upstream.OfferFilter{}) || ctx.Err() != nil {
+			return nil, nil, err
+		}
+		offers, ferr := c.api.Offers(ctx, key, f)
+		return offers, nil, ferr
+	}
+	switch {
+	case f.CountryISO != "" && f.ServiceCode != "":
+		var out []upstream.Offer
+		for _, o := range snap.inCountry(f.CountryISO) {
+			if o.ServiceCode == f.ServiceCode {
+				out = append(out, o)
+			}
+		}
+		return out, snap, nil
+	case f.CountryISO != "":
+		return snap.inCountry(f.CountryISO), snap, nil
+	case f.ServiceCode != "":
+		return snap.of(f.ServiceCode), snap, nil
+	}
+	return snap.all, snap, nil
 }
 
 // lastAnswer is when a catalog last answered; zero if never.

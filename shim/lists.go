@@ -16,11 +16,11 @@ func (s *Server) getTopCountries(ctx context.Context, req translate.Request, _ s
 	if err != nil {
 		return nil, err
 	}
-	snap, err := s.catalog.offerList(ctx, req.APIKey)
+	offers, _, err := s.catalog.offersWhere(ctx, req.APIKey, upstream.OfferFilter{ServiceCode: svc})
 	if err != nil {
 		return nil, err
 	}
-	return translate.TopCountriesBody(s.priceOffers(snap.of(svc), nil), strings.EqualFold(strings.TrimSpace(req.FreePrice), "true"))
+	return translate.TopCountriesBody(s.priceOffers(offers, nil), strings.EqualFold(strings.TrimSpace(req.FreePrice), "true"))
 }
 
 // getOperators lists "any" for the named country, or for every country
@@ -71,14 +71,13 @@ func (s *Server) getAvailableServicesByCountry(ctx context.Context, req translat
 }
 
 func (s *Server) servicesIn(ctx context.Context, req translate.Request) ([]byte, error) {
-	c, cat, snap, err := s.countryStock(ctx, req)
+	c, cat, offers, _, err := s.countryStock(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	offers := snap.inCountry(c.ISO)
 	stocked := make(map[string]bool, len(offers))
 	for _, o := range offers {
-		if o.Stock > 0 {
+		if o.Stock > 0 && strings.EqualFold(o.CountryISO, c.ISO) {
 			stocked[o.ServiceCode] = true
 		}
 	}
