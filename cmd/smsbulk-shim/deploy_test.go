@@ -47,25 +47,56 @@ func TestDeployNamesRealMetrics(t *testing.T) {
 		t.Fatalf("only %d metric names found in %v", len(named), files)
 	}
 
-	p := startShim(t, []string{"-sandbox"}, "SANDBOX_SMS_DELAY=1ms")
-	key := url.Values{"api_key": {"demo"}}
-	call := func(params url.Values) string {
-		t.Helper()
-		for k, v := range key {
-			params[k] = v
+	served := servedMetrics(t)
+	for name, in := range named {
+		if !served[name] {
+			t.Errorf("%s, named in %v, is not on /metrics", name, in)
 		}
-		_, _, body := p.legacy(t, params)
+	}
+}
+
+// TestREADMEListsEveryMetric: every smsbulk_shim_ metric family served on
+// /metrics has a row in the README's metric table.
+func TestREADMEListsEveryMetric(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range servedMetrics(t) {
+		if !strings.HasPrefix(name, "smsbulk_shim_") {
+			continue
+		}
+		family := name
+		for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+			family = strings.TrimSuffix(family, suffix)
+		}
+		if !strings.Contains(string(readme), "| `"+family+"` |") {
+			t.Errorf("README.md's metric table has no row for %s", family)
+		}
+	}
+}
+
+// servedMetrics is the names of the series that a -sandbox shim serves on
+// /metrics after one bot flow (a purchase, two status checks).
+func servedMetrics(tb testing.TB) map[string]bool {
+	tb.Helper()
+	p := startShim(tb, []string{"-sandbox"}, "SANDBOX_SMS_DELAY=1ms")
+	call := func(params url.Values) string {
+		tb.Helper()
+		params.Set("api_key", "demo")
+		_, _, body := p.legacy(tb, params)
 		return body
 	}
 	id, ok := parseNumberID(call(url.Values{"action": {"getNumber"}, "service": {"wa"}, "country": {"0"}}))
 	if !ok {
-		t.Fatal("getNumber did not answer ACCESS_NUMBER")
+		tb.Fatal("getNumber did not answer ACCESS_NUMBER")
 	}
 	for range 2 { // a miss, then a hit of the ID map cache
 		call(url.Values{"action": {"getStatus"}, "id": {strconv.FormatInt(id, 10)}})
 	}
 	served := map[string]bool{}
-	for line := range strings.SplitSeq(metricsText(t, p.AdminAddr), "\n") {
+	for line := range strings.SplitSeq(metricsText(tb, p.AdminAddr), "\n") {
 		if line == "" || line[0] == '#' {
 			continue
 		}
@@ -73,11 +104,7 @@ func TestDeployNamesRealMetrics(t *testing.T) {
 		name, _, _ = strings.Cut(name, "{")
 		served[name] = true
 	}
-	for name, in := range named {
-		if !served[name] {
-			t.Errorf("%s, named in %v, is not on /metrics", name, in)
-		}
-	}
+	return served
 }
 
 // TestDeployFilesAreSane parses every YAML and JSON file under deploy/ and
