@@ -22,12 +22,20 @@ import (
 // same environment as the server, and writes its answer to stdout.
 type operatorCommand func(ctx context.Context, args, environ []string, stdin io.Reader, stdout io.Writer) error
 
-// operatorCommands are the commands run dispatches on its first argument.
-var operatorCommands = map[string]operatorCommand{
-	"check-config": checkConfig,
-	"healthcheck":  healthcheck,
-	"owner":        ownerOf,
-	"idmap":        idmapCommand,
+// operatorCommandNamed is the command run dispatches to when its first
+// argument is name, or nil.
+func operatorCommandNamed(name string) operatorCommand {
+	switch name {
+	case "check-config":
+		return checkConfig
+	case "healthcheck":
+		return healthcheck
+	case "owner":
+		return ownerOf
+	case "idmap":
+		return idmapCommand
+	}
+	return nil
 }
 
 // printOperatorHelp lists the operator commands for -h.

@@ -35,7 +35,7 @@ var version, revision string
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	build := telemetry.ReadBuild(version, revision)
 	if len(args) > 0 {
-		if cmd, ok := operatorCommands[args[0]]; ok {
+		if cmd := operatorCommandNamed(args[0]); cmd != nil {
 			return cmd(ctx, args[1:], environ, stdin, stdout)
 		}
 	}

@@ -29,7 +29,13 @@ pids=()
 
 log() { echo "deploy/local: $*"; }
 cleanup() {
+  local rc=$?
   set +e
+  if [ "$rc" -ne 0 ]; then
+    for f in nginx-error.log replica0.log replica1.log sandbox.log; do
+      [ -f "$work/$f" ] && { echo "--- last lines of $f"; tail -15 "$work/$f"; }
+    done
+  fi
   for f in "$work"/replica*.pid "$work/nginx.pid"; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do
