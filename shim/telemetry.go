@@ -207,7 +207,11 @@ func (t *telemetry) gauges(m metric.Meter, g Gauges, now func() time.Time) error
 		_, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 			p, err := g.Pending(ctx)
 			if err != nil {
-				return err // no sample this time; the idmap error metrics say why
+				// No sample this time: the series has a gap while the
+				// store does not answer, which /readyz reports. An error
+				// returned here would go to the process-wide OpenTelemetry
+				// error handler at every scrape.
+				return nil
 			}
 			o.ObserveInt64(pending, p.Count)
 			o.ObserveFloat64(pendingAge, ageSeconds(now(), p.Oldest))
