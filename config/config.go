@@ -27,9 +27,9 @@ const Prefix = "SHIM_"
 // variable (with Prefix), envDefault its default and help its meaning.
 type Config struct {
 	Addr      string `env:"ADDR" envDefault:":8080" help:"address of the legacy (and pass-through) listener"`
-	AdminAddr string `env:"ADMIN_ADDR" envDefault:"127.0.0.1:9090" help:"address of the admin listener (/healthz, /readyz, /metrics)"`
+	AdminAddr string `env:"ADMIN_ADDR" envDefault:"127.0.0.1:8082" help:"address of the admin listener (/healthz, /readyz, /metrics); never expose it publicly"`
 
-	UpstreamURL  Origin            `env:"UPSTREAM_URL" help:"origin of the SMSBulk backend, e.g. https://smsbulk.net (http or https, no credentials); required unless -sandbox"`
+	UpstreamURL  Origin            `env:"UPSTREAM_URL" help:"origin of the SMSBulk backend, e.g. https://smsbulk.net (http or https, no credentials, no path: the shim appends SHIM_NATIVE_PREFIX); required unless -sandbox"`
 	NativePrefix string            `env:"NATIVE_PREFIX" envDefault:"/api/v1" help:"path of the native JSON API under the origin"`
 	Passthrough  bool              `env:"PASSTHROUGH" envDefault:"true" help:"pass every non-legacy path to the backend origin unchanged; false answers 404"`
 	Profile      translate.Profile `env:"PROFILE" envDefault:"sms-activate" help:"answer profile: sms-activate (as the original, HTTP 200 always) or smsbulk (SMSBulk's page and statuses)"`
@@ -64,7 +64,8 @@ type Config struct {
 	ReadTimeout       time.Duration `env:"READ_TIMEOUT" envDefault:"15s" help:"server: time to read a whole request"`
 	WriteTimeout      time.Duration `env:"WRITE_TIMEOUT" envDefault:"40s" help:"server: time to write an answer (above REQUEST_TIMEOUT)"`
 	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"120s" help:"server: keep-alive idle time"`
-	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s" help:"on SIGTERM, how long in-flight requests may take to finish"`
+	ShutdownDelay     time.Duration `env:"SHUTDOWN_DELAY" envDefault:"5s" help:"on SIGTERM, how long /readyz answers 503 while the listeners still accept, so that load balancers stop sending before connections are refused; 0 closes at once"`
+	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s" help:"on SIGTERM, after SHIM_SHUTDOWN_DELAY, how long in-flight requests may take to finish"`
 
 	ReconcileAfter time.Duration `env:"RECONCILE_AFTER" envDefault:"2m" help:"age after which an unfinished purchase is reconciled (replayed and refunded)"`
 	ReconcileEvery time.Duration `env:"RECONCILE_EVERY" envDefault:"30s" help:"how often unfinished purchases are looked for"`
@@ -181,6 +182,9 @@ func (c Config) problems(sandbox bool) problems {
 	}
 	if c.ReconcileAfter <= c.RequestTimeout {
 		ps.add("ReconcileAfter", "%sRECONCILE_AFTER (%v) must exceed %sREQUEST_TIMEOUT (%v), or purchases still in flight get refunded", Prefix, c.ReconcileAfter, Prefix, c.RequestTimeout)
+	}
+	if c.ShutdownDelay < 0 {
+		ps.add("ShutdownDelay", "%sSHUTDOWN_DELAY must not be negative (0 closes the listeners at once)", Prefix)
 	}
 	if c.UpstreamRetries < 0 {
 		ps.add("UpstreamRetries", "%sUPSTREAM_RETRIES must not be negative", Prefix)

@@ -21,7 +21,7 @@ func TestParseDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != ":8080" || c.NativePrefix != "/api/v1" || c.Profile != translate.ProfileSMSActivate || !c.Passthrough ||
-		c.IDMapDSN != "./data/idmap.db" || c.IDMapRetention != 30*24*time.Hour || c.AdminAddr != "127.0.0.1:9090" {
+		c.IDMapDSN != "./data/idmap.db" || c.IDMapRetention != 30*24*time.Hour || c.AdminAddr != "127.0.0.1:8082" || c.ShutdownDelay != 5*time.Second {
 		t.Errorf("defaults: %+v", c)
 	}
 	if err := c.Validate(true); err != nil {
@@ -114,7 +114,7 @@ func TestLoadReportsInFieldOrder(t *testing.T) {
 	environ := []string{
 		// in reverse field order, to show the input order does not matter
 		"SHIM_LOG_FORMAT=xml", "SHIM_RECONCILE_EVERY=0s", "SHIM_SHUTDOWN_TIMEOUT=-1s", "SHIM_IDLE_TIMEOUT=0s",
-		"SHIM_BREAKER_COOLDOWN=0s", "SHIM_UPSTREAM_RETRIES=-1", "SHIM_UPSTREAM_TIMEOUT=0s", "SHIM_REQUEST_TIMEOUT=soon",
+		"SHIM_SHUTDOWN_DELAY=-1s", "SHIM_BREAKER_COOLDOWN=0s", "SHIM_UPSTREAM_RETRIES=-1", "SHIM_UPSTREAM_TIMEOUT=0s", "SHIM_REQUEST_TIMEOUT=soon",
 		"SHIM_READY_CATALOG_MAX_AGE=0s", "SHIM_CATALOG_WARM_EVERY=0s", "SHIM_CATALOG_STALE_FOR=0s", "SHIM_CATALOG_TTL=0s",
 		"SHIM_STORE_TIMEOUT=0s", "SHIM_IDMAP_RETENTION=0s", "SHIM_KEY_SECRET=short",
 		"SHIM_PROFILE=legacy", "SHIM_NATIVE_PREFIX=api", "SHIM_UPSTREAM_URL=ftp://x",
@@ -122,7 +122,7 @@ func TestLoadReportsInFieldOrder(t *testing.T) {
 	want := []string{
 		"SHIM_UPSTREAM_URL", "SHIM_NATIVE_PREFIX", "SHIM_PROFILE", "SHIM_KEY_SECRET", "SHIM_IDMAP_RETENTION", "SHIM_STORE_TIMEOUT", "SHIM_CATALOG_TTL", "SHIM_CATALOG_STALE_FOR",
 		"SHIM_CATALOG_WARM_EVERY", "SHIM_READY_CATALOG_MAX_AGE", "SHIM_REQUEST_TIMEOUT", "SHIM_UPSTREAM_TIMEOUT",
-		"SHIM_UPSTREAM_RETRIES", "SHIM_BREAKER_COOLDOWN", "SHIM_IDLE_TIMEOUT", "SHIM_SHUTDOWN_TIMEOUT",
+		"SHIM_UPSTREAM_RETRIES", "SHIM_BREAKER_COOLDOWN", "SHIM_IDLE_TIMEOUT", "SHIM_SHUTDOWN_DELAY", "SHIM_SHUTDOWN_TIMEOUT",
 		"SHIM_RECONCILE_EVERY", "SHIM_LOG_FORMAT",
 	}
 	var first string
@@ -189,7 +189,11 @@ func TestOrigin(t *testing.T) {
 	}{
 		{"https://smsbulk.net", "https://smsbulk.net"},
 		{"http://127.0.0.1:8081/", "http://127.0.0.1:8081"},
-		{"https://backend.example/base//", "https://backend.example/base"},
+		{"https://backend.example//", "https://backend.example"},
+		{"https://backend.example/base//", ""},
+		{"http://localhost:8081/api/v1", ""},
+		{"https://backend.example?x=1", ""},
+		{"https://backend.example#top", ""},
 		{"ftp://x", ""},
 		{"smsbulk.net", ""},
 		{"https://", ""},

@@ -9,13 +9,14 @@ import (
 )
 
 // Origin is the origin of the native backend: an http or https URL with a
-// host and no credentials, without a trailing slash. It parses from text
+// host, no credentials and no path, query or fragment (a trailing slash is
+// dropped). It parses from text
 // (encoding.TextUnmarshaler), so a bad value is refused when the
 // configuration is read. The zero value is unset.
 type Origin struct{ u *url.URL }
 
 // UnmarshalText sets o from an origin URL such as https://smsbulk.net. It
-// refuses any other scheme, a missing host and user:password; its errors
+// refuses any other scheme, a missing host, user:password and a path; its errors
 // never hold a password. On an error o is unchanged.
 func (o *Origin) UnmarshalText(text []byte) error {
 	u, err := url.Parse(strings.TrimRight(string(text), "/"))
@@ -28,6 +29,9 @@ func (o *Origin) UnmarshalText(text []byte) error {
 		return errors.New("must not carry credentials")
 	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
 		return fmt.Errorf("%q is not an http(s) origin", u.Redacted())
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%q has a path, query or fragment: give the origin only (%s://%s); the shim appends %sNATIVE_PREFIX itself",
+			u.Redacted(), u.Scheme, u.Host, Prefix)
 	}
 	o.u = u
 	return nil

@@ -265,6 +265,31 @@ func TestCompensation(t *testing.T) {
 	}
 }
 
+// TestReconcileCountsAnIntentItCannotOpen: a pending purchase sealed
+// under another secret cannot be settled by anyone; the reconciler voids it
+// and counts it as a failed compensation, the series an alert watches.
+func TestReconcileCountsAnIntentItCannotOpen(t *testing.T) {
+	t.Parallel()
+	e := newCompEnv(t)
+	if _, err := e.store.Reserve(t.Context(), idmap.Reservation{Owner: e.keys.Owner(compKey), IdemKey: "idem-other-secret",
+		Intent: []byte("sealed under another secret")}); err != nil {
+		t.Fatal(err)
+	}
+	later := fakeclock.Offset()
+	later.Advance(time.Hour)
+	if n, err := e.srv.NewReconciler(shim.ReconcileOptions{After: time.Minute, Now: later.Now}).Round(t.Context()); err != nil || n != 1 {
+		t.Fatalf("reconcile round settled %d, %v; want 1 (voided)", n, err)
+	}
+	if got := e.compensations(t); !equalCounts(got, map[string]int64{"failed": 1}) {
+		t.Errorf("compensations = %v, want failed=1", got)
+	}
+	if lines := find(e.logs.records(t), "pending purchase cannot be opened; reconcile by hand with its idempotency key"); len(lines) != 1 {
+		t.Errorf("%d lines for the intent that cannot be opened, want 1", len(lines))
+	}
+}
+
+// equalCounts compares counts, a missing key counting as 0: counters start
+// every known series at 0.
 func equalCounts(a, b map[string]int64) bool {
 	for k, v := range a {
 		if b[k] != v {

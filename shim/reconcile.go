@@ -120,6 +120,7 @@ func (r *Reconciler) settle(ctx context.Context, p idmap.Pending) bool {
 		// does not come back every round, and say what a person must do.
 		log.LogAttrs(ctx, slog.LevelError, "pending purchase cannot be opened; reconcile by hand with its idempotency key",
 			slog.String("idempotency_key", p.IdemKey), slog.String("err", err.Error()))
+		r.tel.compensation(ctx, false)
 		return r.void(ctx, log, p)
 	}
 	callCtx, cancel := context.WithTimeout(ctx, r.opt.CallTimeout)

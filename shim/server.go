@@ -98,6 +98,10 @@ type Options struct {
 	// smsbulk_shim.cache.lookups{cache="idmap"}. nil exports no idmap
 	// series.
 	IDMapCache CacheStats
+	// Gauges are the sources of the state gauges (breaker, pending
+	// purchases in the store). The zero value reports only this replica's
+	// purchases in flight.
+	Gauges Gauges
 }
 
 // Server is the legacy front end. Create it with NewServer; it is an
@@ -146,7 +150,7 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 	if opt.CatalogStaleFor <= 0 {
 		opt.CatalogStaleFor = 10 * opt.CatalogTTL
 	}
-	tel, err := newTelemetry(opt.TracerProvider, opt.MeterProvider, cc, opt.IDMapCache)
+	tel, err := newTelemetry(opt.TracerProvider, opt.MeterProvider, cc, opt.IDMapCache, opt.Gauges, opt.Now)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package shim
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,12 +64,32 @@ type telemetry struct {
 	idmapDur      metric.Float64Histogram
 	idmapErrors   metric.Int64Counter
 	compensations metric.Int64Counter
+	// inFlightBuys is this replica's purchases journaled but not yet
+	// committed or released: legacy ID -> when Reserve returned.
+	inFlightBuys *pendingSet
 	// caches counts the lookups of the shim's own caches by name; the map
 	// is fixed at construction.
 	caches map[string]*cacheStats
 }
 
-func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countries.Resolver, idmapCache CacheStats) (*telemetry, error) {
+// Gauges are what the shim's gauges read at each collection, besides its
+// own state.
+type Gauges struct {
+	// Breaker is the native client's circuit breaker
+	// (*upstream.Client): smsbulk_shim.native.breaker.state. nil reports
+	// no series.
+	Breaker interface {
+		BreakerState() upstream.BreakerState
+	}
+	// Pending summarises the pending rows of the ID map store, every
+	// replica's (the store itself, not a cache):
+	// smsbulk_shim.idmap.pending.purchases and ...oldest_age. nil reports
+	// no series. It is called at each collection with the collection's
+	// context, so it must be one cheap query.
+	Pending func(ctx context.Context) (idmap.PendingSummary, error)
+}
+
+func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countries.Resolver, idmapCache CacheStats, g Gauges, now func() time.Time) (*telemetry, error) {
 	tracing, metered := tp != nil, mp != nil
 	if tp == nil {
 		tp = tracenoop.NewTracerProvider()
@@ -77,7 +98,8 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countrie
 		mp = metricnoop.NewMeterProvider()
 	}
 	m := mp.Meter(instrumentation)
-	t := &telemetry{tracer: tp.Tracer(instrumentation), tracing: tracing, metered: metered}
+	t := &telemetry{tracer: tp.Tracer(instrumentation), tracing: tracing, metered: metered,
+		inFlightBuys: &pendingSet{at: map[int64]time.Time{}, now: now}}
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
 	var err error
@@ -129,10 +151,135 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countrie
 			return nil
 		}))
 	add(err)
+	add(t.gauges(m, g, now))
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	t.zeroCounters()
 	return t, nil
+}
+
+// zeroCounters adds 0 to every series an alert counts with increase() or
+// rate(), so that each exists from the start and the first event is a rise
+// from 0 rather than a new series that increase() cannot see.
+func (t *telemetry) zeroCounters() {
+	ctx := context.Background()
+	for _, outcome := range []string{"ok", "failed"} {
+		t.compensations.Add(ctx, 0, metric.WithAttributes(attrOutcome.String(outcome)))
+	}
+	for _, op := range idmapOps {
+		t.idmapErrors.Add(ctx, 0, metric.WithAttributes(attrIDMapOp.String(op)))
+	}
+	for _, a := range translate.Actions() {
+		t.requests.Add(ctx, 0, metric.WithAttributes(attrAction.String(string(a)), attrCode.String(string(translate.ErrorSQL))))
+	}
+}
+
+// idmapOps are the operations tracedStore measures.
+var idmapOps = []string{"reserve", "commit", "release", "lookup", "legacy_ids", "stale"}
+
+// gauges registers the state gauges: the breaker, this replica's
+// purchases in flight, and the store's pending purchases.
+func (t *telemetry) gauges(m metric.Meter, g Gauges, now func() time.Time) error {
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	if g.Breaker != nil {
+		_, err := m.Int64ObservableGauge("smsbulk_shim.native.breaker.state",
+			metric.WithDescription("State of the native client's circuit breaker: 0 closed (calls flow), 1 open (calls refused, ERROR_SQL at once), 2 half-open (the next call tests the backend)."),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				o.Observe(breakerGauge(g.Breaker.BreakerState()))
+				return nil
+			}))
+		add(err)
+	}
+	inFlight, err := m.Int64ObservableGauge("smsbulk_shim.purchases.in_flight", metric.WithUnit("{purchase}"),
+		metric.WithDescription("This replica's purchases journaled and not yet committed or released."))
+	add(err)
+	inFlightAge, err := m.Float64ObservableGauge("smsbulk_shim.purchases.in_flight.oldest_age", metric.WithUnit("s"),
+		metric.WithDescription("Age of this replica's oldest purchase in flight; 0 when there is none."))
+	add(err)
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		n, oldest := t.inFlightBuys.summary()
+		o.ObserveInt64(inFlight, n)
+		o.ObserveFloat64(inFlightAge, ageSeconds(now(), oldest))
+		return nil
+	}, inFlight, inFlightAge)
+	add(err)
+	if g.Pending != nil {
+		pending, err := m.Int64ObservableGauge("smsbulk_shim.idmap.pending.purchases", metric.WithUnit("{purchase}"),
+			metric.WithDescription("Purchases journaled in the ID map store and not settled, by every replica sharing it: the money at risk."))
+		add(err)
+		pendingAge, err := m.Float64ObservableGauge("smsbulk_shim.idmap.pending.oldest_age", metric.WithUnit("s"),
+			metric.WithDescription("Age of the oldest pending purchase in the ID map store; 0 when there is none. Above SHIM_RECONCILE_AFTER plus a few SHIM_RECONCILE_EVERY, the reconciler is not keeping up."))
+		add(err)
+		_, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+			p, err := g.Pending(ctx)
+			if err != nil {
+				// No sample this time: the series has a gap while the
+				// store does not answer, which /readyz reports. An error
+				// returned here would go to the process-wide OpenTelemetry
+				// error handler at every scrape.
+				return nil
+			}
+			o.ObserveInt64(pending, p.Count)
+			o.ObserveFloat64(pendingAge, ageSeconds(now(), p.Oldest))
+			return nil
+		}, pending, pendingAge)
+		add(err)
+	}
+	return errors.Join(errs...)
+}
+
+// breakerGauge is the value of smsbulk_shim.native.breaker.state.
+func breakerGauge(s upstream.BreakerState) int64 {
+	switch s {
+	case upstream.BreakerOpen:
+		return 1
+	case upstream.BreakerHalfOpen:
+		return 2
+	}
+	return 0
+}
+
+// ageSeconds is how long ago at was, or 0 for the zero time.
+func ageSeconds(now, at time.Time) float64 {
+	if at.IsZero() {
+		return 0
+	}
+	return max(0, now.Sub(at).Seconds())
+}
+
+// pendingSet is the legacy IDs this replica reserved and has not yet
+// committed or released, with when each was reserved.
+type pendingSet struct {
+	mu  sync.Mutex
+	at  map[int64]time.Time
+	now func() time.Time
+}
+
+func (p *pendingSet) add(id int64) {
+	p.mu.Lock()
+	p.at[id] = p.now()
+	p.mu.Unlock()
+}
+
+func (p *pendingSet) remove(id int64) {
+	p.mu.Lock()
+	delete(p.at, id)
+	p.mu.Unlock()
+}
+
+// summary is the count and the oldest reservation time (zero if none).
+func (p *pendingSet) summary() (int64, time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var oldest time.Time
+	for _, at := range p.at {
+		if oldest.IsZero() || at.Before(oldest) {
+			oldest = at
+		}
+	}
+	return int64(len(p.at)), oldest
 }
 
 // CacheStats is a cache that counts its own lookups, such as
@@ -310,16 +457,26 @@ type tracedStore struct {
 
 func (t *telemetry) idStore(ids IDStore) IDStore { return tracedStore{ids, t} }
 
+// Reserve, Commit and Release also keep the set of this replica's
+// purchases in flight: a purchase leaves it at its Commit or Release,
+// whatever their outcome (a row they fail to settle stays pending in the
+// store, and the store's gauge counts it).
 func (s tracedStore) Reserve(ctx context.Context, r idmap.Reservation) (int64, error) {
-	return store(s.t, ctx, "reserve", func(ctx context.Context) (int64, error) { return s.IDStore.Reserve(ctx, r) })
+	id, err := store(s.t, ctx, "reserve", func(ctx context.Context) (int64, error) { return s.IDStore.Reserve(ctx, r) })
+	if err == nil {
+		s.t.inFlightBuys.add(id)
+	}
+	return id, err
 }
 
 func (s tracedStore) Commit(ctx context.Context, id int64, nativeID string) error {
+	defer s.t.inFlightBuys.remove(id)
 	_, err := store(s.t, ctx, "commit", func(ctx context.Context) (struct{}, error) { return struct{}{}, s.IDStore.Commit(ctx, id, nativeID) })
 	return err
 }
 
 func (s tracedStore) Release(ctx context.Context, id int64) error {
+	defer s.t.inFlightBuys.remove(id)
 	_, err := store(s.t, ctx, "release", func(ctx context.Context) (struct{}, error) { return struct{}{}, s.IDStore.Release(ctx, id) })
 	return err
 }

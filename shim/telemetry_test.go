@@ -451,7 +451,7 @@ func TestTelemetryActions(t *testing.T) {
 
 			// Metrics: requests by action and code, as sent; durations by
 			// action; native calls and ID map operations as many as spans.
-			if got := e.points(t, "smsbulk_shim.legacy.requests", "smsbulk.legacy.action", "smsbulk.legacy.result_code"); !equalInt64Maps(got, e.sent) {
+			if got := e.points(t, "smsbulk_shim.legacy.requests", "smsbulk.legacy.action", "smsbulk.legacy.result_code"); !equalCounts(got, e.sent) {
 				t.Errorf("legacy.requests = %v, want %v", got, e.sent)
 			}
 			perAction := map[string]int64{}
@@ -459,7 +459,7 @@ func TestTelemetryActions(t *testing.T) {
 				a, _, _ := strings.Cut(k, " ")
 				perAction[a] += n
 			}
-			if got := e.points(t, "smsbulk_shim.legacy.request.duration", "smsbulk.legacy.action"); !equalInt64Maps(got, perAction) {
+			if got := e.points(t, "smsbulk_shim.legacy.request.duration", "smsbulk.legacy.action"); !equalCounts(got, perAction) {
 				t.Errorf("legacy.request.duration counts = %v, want %v", got, perAction)
 			}
 			spanCount := map[string]int64{}
@@ -478,7 +478,7 @@ func TestTelemetryActions(t *testing.T) {
 			for k, n := range e.points(t, "smsbulk_shim.idmap.operation.duration", "db.operation.name") {
 				metricCount["idmap "+k] += n
 			}
-			if !equalInt64Maps(metricCount, spanCount) {
+			if !equalCounts(metricCount, spanCount) {
 				t.Errorf("native and ID map measurements %v, spans %v", metricCount, spanCount)
 			}
 			if tc.failedSpan == "idmap reserve" {
@@ -598,16 +598,4 @@ func TestTelemetryBackgroundStoreOps(t *testing.T) {
 	for _, s := range e.spans.Ended() {
 		t.Errorf("span %q started by a background poll", s.Name())
 	}
-}
-
-func equalInt64Maps(a, b map[string]int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

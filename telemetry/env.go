@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/caarlos0/env/v11"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // otelVars are the OTEL_ variables of environ.
@@ -46,4 +47,37 @@ func exporter(vars map[string]string, signal string) string {
 		return "otlp"
 	}
 	return "none"
+}
+
+// newPropagator reads OTEL_PROPAGATORS: a comma-separated list of
+// tracecontext, baggage and none. Unset or empty is tracecontext,baggage;
+// "none" alone propagates nothing. Other standard names (b3, jaeger, xray,
+// ottrace) need propagators this binary does not carry, so they stop the
+// start-up rather than being ignored.
+func newPropagator(list string) (propagation.TextMapPropagator, error) {
+	if strings.TrimSpace(list) == "" {
+		list = "tracecontext,baggage"
+	}
+	var props []propagation.TextMapPropagator
+	seen := map[string]bool{}
+	for name := range strings.SplitSeq(list, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		switch name {
+		case "tracecontext":
+			props = append(props, propagation.TraceContext{})
+		case "baggage":
+			props = append(props, propagation.Baggage{})
+		case "none":
+		default:
+			return nil, fmt.Errorf("OTEL_PROPAGATORS %q: this build supports tracecontext, baggage and none", name)
+		}
+	}
+	if seen["none"] && len(props) > 0 {
+		return nil, errors.New("OTEL_PROPAGATORS: none cannot be combined with other propagators")
+	}
+	return propagation.NewCompositeTextMapPropagator(props...), nil
 }

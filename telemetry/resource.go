@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -17,10 +16,10 @@ import (
 )
 
 // newResource describes this process: service.name (serviceName),
-// service.version (from the build), service.instance.id (random, new each
+// service.version (version, see ReadBuild), service.instance.id (random, new each
 // start), host, pid and SDK, then OTEL_RESOURCE_ATTRIBUTES and
 // OTEL_SERVICE_NAME over them.
-func newResource(ctx context.Context, serviceName string, vars map[string]string) (*resource.Resource, error) {
+func newResource(ctx context.Context, serviceName, version string, vars map[string]string) (*resource.Resource, error) {
 	fromEnv, err := parseResourceAttributes(vars["OTEL_RESOURCE_ATTRIBUTES"])
 	if err != nil {
 		return nil, err
@@ -34,7 +33,7 @@ func newResource(ctx context.Context, serviceName string, vars map[string]string
 		resource.WithProcessPID(),
 		resource.WithAttributes(
 			semconv.ServiceName(serviceName),
-			semconv.ServiceVersion(serviceVersion()),
+			semconv.ServiceVersion(version),
 			semconv.ServiceInstanceID(newInstanceID()),
 		),
 		resource.WithAttributes(fromEnv...),
@@ -104,35 +103,6 @@ func newSampler(vars map[string]string) (sdktrace.Sampler, error) {
 		return ratio()
 	}
 	return nil, fmt.Errorf("OTEL_TRACES_SAMPLER %q: want always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio", name)
-}
-
-// serviceVersion is the module version of the binary, or its VCS revision
-// for a development build.
-func serviceVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	var rev, modified string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			modified = s.Value
-		}
-	}
-	if rev == "" {
-		return "(devel)"
-	}
-	v := "devel+" + rev[:min(12, len(rev))]
-	if modified == "true" {
-		v += "-dirty"
-	}
-	return v
 }
 
 // newInstanceID is a random (version 4) UUID: service.instance.id, which

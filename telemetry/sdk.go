@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -40,7 +41,8 @@ type SDK struct {
 	// MeterProvider makes every instrument; its metrics are served by
 	// MetricsHandler and, when configured, pushed by OTLP.
 	MeterProvider metric.MeterProvider
-	// Propagator is W3C tracecontext and baggage.
+	// Propagator is what OTEL_PROPAGATORS names; by default W3C
+	// tracecontext and baggage.
 	Propagator propagation.TextMapPropagator
 	// MetricsHandler serves the metrics in Prometheus text format (with
 	// the Go runtime and process collectors), or 404 with
@@ -55,16 +57,29 @@ type SDK struct {
 	once  sync.Once
 }
 
-// Setup builds the providers from the standard OTEL_ variables in environ.
-// serviceName is service.name unless OTEL_SERVICE_NAME or
-// OTEL_RESOURCE_ATTRIBUTES names another. log receives one line saying
+// Service names the program for Setup.
+type Service struct {
+	// Name is service.name unless OTEL_SERVICE_NAME or
+	// OTEL_RESOURCE_ATTRIBUTES names another.
+	Name string
+	// Build is service.version (Build.Version) and the labels of the
+	// smsbulk_shim_build_info gauge.
+	Build Build
+}
+
+// Setup builds the providers from the standard OTEL_ variables in environ,
+// for svc: its resource carries svc's name and version, and its meter
+// provider serves the gauge smsbulk_shim_build_info{version, revision,
+// goversion} = 1. log receives one line saying
 // what was chosen, and export failures.
 //
 // Setup decides from environ alone: whether each signal is exported
 // (OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER, or else whether an OTLP
 // endpoint is set for it), OTEL_SDK_DISABLED, the sampler
 // (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG) and the resource
-// (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES). The exporters themselves
+// (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) and the propagators
+// (OTEL_PROPAGATORS: tracecontext, baggage or none; default
+// tracecontext,baggage). The exporters themselves
 // (autoexport and the OTLP exporters: endpoint, protocol, headers, TLS,
 // timeouts, batch and export intervals) read the process environment, as
 // every OpenTelemetry SDK does; so every OTEL_ variable in environ must have
@@ -79,12 +94,15 @@ type SDK struct {
 //
 // Setup sets the process-wide OpenTelemetry error handler when it exports
 // anything; nothing else of it is global.
-func Setup(ctx context.Context, serviceName string, environ []string, log *slog.Logger) (*SDK, error) {
+func Setup(ctx context.Context, svc Service, environ []string, log *slog.Logger) (*SDK, error) {
 	vars := otelVars(environ)
 	if err := sameAsProcess(vars); err != nil {
 		return nil, err
 	}
-	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	prop, err := newPropagator(vars["OTEL_PROPAGATORS"])
+	if err != nil {
+		return nil, err
+	}
 	if disabled, _ := strconv.ParseBool(strings.TrimSpace(vars["OTEL_SDK_DISABLED"])); disabled {
 		log.Info("telemetry disabled by OTEL_SDK_DISABLED: no spans, no metrics, /metrics answers 404")
 		return &SDK{
@@ -98,7 +116,7 @@ func Setup(ctx context.Context, serviceName string, environ []string, log *slog.
 		}, nil
 	}
 
-	res, err := newResource(ctx, serviceName, vars)
+	res, err := newResource(ctx, svc.Name, svc.Build.Version, vars)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +128,9 @@ func Setup(ctx context.Context, serviceName string, environ []string, log *slog.
 	// Prometheus, on the admin listener, always; with its own registry.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	prom, err := otelprom.New(otelprom.WithRegisterer(reg))
+	// No otel_scope_* labels: every series would carry the instrumentation
+	// library's name and version, which no query needs.
+	prom, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
 	if err != nil {
 		return nil, fmt.Errorf("making the prometheus exporter: %w", err)
 	}
@@ -154,6 +174,11 @@ func Setup(ctx context.Context, serviceName string, environ []string, log *slog.
 
 	tp := sdktrace.NewTracerProvider(topts...)
 	mp := sdkmetric.NewMeterProvider(mopts...)
+	if err := buildInfo(mp, svc.Build); err != nil {
+		_ = tp.Shutdown(ctx)
+		_ = mp.Shutdown(ctx)
+		return nil, err
+	}
 	instance, _ := res.Set().Value(semconv.ServiceInstanceIDKey)
 	log.Info("telemetry", slog.String("traces_exporter", tracesTo), slog.String("metrics_exporter", metricsTo),
 		slog.String("sampler", samplerName), slog.String("service_instance_id", instance.AsString()))
@@ -189,4 +214,21 @@ func (s *SDK) Shutdown(ctx context.Context) error {
 		err = s.flush(ctx)
 	})
 	return err
+}
+
+// buildInfo registers smsbulk_shim.build.info, always 1, labelled with b:
+// on /metrics smsbulk_shim_build_info{version, revision, goversion}.
+func buildInfo(mp metric.MeterProvider, b Build) error {
+	attrs := metric.WithAttributes(attribute.String("version", b.Version), attribute.String("revision", b.Revision),
+		attribute.String("goversion", b.GoVersion))
+	_, err := mp.Meter("github.com/smsbulk/smsbulk-shim/telemetry").Int64ObservableGauge("smsbulk_shim.build.info",
+		metric.WithDescription("The build that runs: always 1, labelled with its version, VCS revision and Go version."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(1, attrs)
+			return nil
+		}))
+	if err != nil {
+		return fmt.Errorf("registering the build info gauge: %w", err)
+	}
+	return nil
 }

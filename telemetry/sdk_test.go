@@ -49,7 +49,7 @@ func TestSetupTelemetry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			environ := telemetrytest.SetOTEL(t, tc.env...)
 			var logs bytes.Buffer
-			tel, err := Setup(t.Context(), "smsbulk-shim", environ, slog.New(slog.NewJSONHandler(&logs, nil)))
+			tel, err := Setup(t.Context(), Service{Name: "smsbulk-shim", Build: ReadBuild("", "")}, environ, slog.New(slog.NewJSONHandler(&logs, nil)))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one about %s", err, tc.wantErr)
@@ -98,7 +98,7 @@ func TestSetupTelemetry(t *testing.T) {
 // its value.
 func TestSetupTelemetryWantsTheProcessEnvironment(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=process-token")
-	_, err := Setup(t.Context(), "smsbulk-shim", []string{"OTEL_EXPORTER_OTLP_HEADERS=authorization=other-token"}, slog.New(slog.DiscardHandler))
+	_, err := Setup(t.Context(), Service{Name: "smsbulk-shim", Build: ReadBuild("", "")}, []string{"OTEL_EXPORTER_OTLP_HEADERS=authorization=other-token"}, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_HEADERS") || strings.Contains(err.Error(), "token") {
 		t.Fatalf("error %v, want one naming OTEL_EXPORTER_OTLP_HEADERS without its value", err)
 	}
@@ -130,7 +130,7 @@ func (stubTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 //
 //	go test ./telemetry -run '^$' -bench WrapTransport -benchmem
 func BenchmarkWrapTransport(b *testing.B) {
-	tel, err := Setup(b.Context(), "smsbulk-shim", nil, slog.New(slog.DiscardHandler))
+	tel, err := Setup(b.Context(), Service{Name: "smsbulk-shim"}, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -43,12 +43,15 @@ type background struct {
 // the cache the shim looks up in, so that the cache forgets what it
 // deletes. The work runs until stop, not until ctx is done, so that it
 // goes on while in-flight requests finish.
-func startBackground(ctx context.Context, log *slog.Logger, srv *shim.Server, ids *idmap.Cached, w work) *background {
+//
+// It also logs each change of breaker's state (see watchBackend).
+func startBackground(ctx context.Context, log *slog.Logger, srv *shim.Server, ids *idmap.Cached, breaker breakerStater, w work) *background {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	b := &background{cancel: cancel}
 	rec := srv.NewReconciler(w.reconcile)
 	b.wg.Go(func() { _ = rec.Run(ctx) })
 	b.wg.Go(func() { idmap.RunRetention(ctx, ids, w.retention) })
+	b.wg.Go(func() { watchBackend(ctx, log, breaker, time.Second) })
 	if w.probeKey != "" {
 		b.wg.Go(func() { warmCatalog(ctx, srv, w.probeKey, w.warmEvery, log) })
 	}

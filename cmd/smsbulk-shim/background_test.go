@@ -31,7 +31,7 @@ func TestRetentionEmptiesTheCache(t *testing.T) {
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	tel, err := telemetry.Setup(t.Context(), serviceName, nil, log)
+	tel, err := telemetry.Setup(t.Context(), telemetry.Service{Name: serviceName}, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,12 +41,13 @@ func TestRetentionEmptiesTheCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(be.close)
-	ids, err := openStore(t.Context(), cfg)
+	st, err := openStore(t.Context(), cfg, true, environ, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ids.Close() })
-	srv, err := newServer(log, cfg, be, ids, tel)
+	t.Cleanup(func() { st.close() })
+	ids := st.ids
+	srv, err := newServer(log, cfg, be, st, tel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestRetentionEmptiesTheCache(t *testing.T) {
 	w := backgroundOptions(cfg, "", log)
 	w.retention.Every = 5 * time.Millisecond
 	w.retention.Now = clock.Now
-	bg := startBackground(t.Context(), log, srv, ids, w)
+	bg := startBackground(t.Context(), log, srv, ids, be.client, w)
 	t.Cleanup(bg.stop)
 
 	id, ok := parseNumberID(legacy(url.Values{"action": {"getNumber"}, "service": {"wa"}, "country": {"0"}}))

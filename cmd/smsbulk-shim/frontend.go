@@ -63,12 +63,23 @@ func serve(s *http.Server, ln net.Listener) error {
 	return nil
 }
 
-// shutdown turns /readyz 503 first, so that load balancers stop sending;
-// then stops accepting and lets in-flight requests finish within ctx; then
-// calls drained (while the admin listener still answers) and stops the
-// admin listener. It returns the legacy listener's error.
-func (f *frontend) shutdown(ctx context.Context, drained func()) error {
+// shutdown turns /readyz 503 first and turns keep-alives off, so that load
+// balancers stop sending and clients reconnect elsewhere; after delay (while
+// both listeners still accept and serve) it stops accepting and lets
+// in-flight requests finish within ctx; then calls drained (while the admin
+// listener still answers) and stops the admin listener. It returns the
+// legacy listener's error. The delay ends early when ctx is done.
+func (f *frontend) shutdown(ctx context.Context, delay time.Duration, drained func()) error {
 	f.health.stopping.Store(true)
+	f.legacy.SetKeepAlivesEnabled(false)
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
 	err := f.legacy.Shutdown(ctx)
 	drained()
 	_ = f.admin.Shutdown(ctx)

@@ -1,10 +1,12 @@
 // Command smsbulk-shim serves the SMS-Activate handler_api.php protocol in
-// front of an SMSBulk backend. Run it with -h for its variables, or with
-// -sandbox to try it against the built-in sandbox backend.
+// front of an SMSBulk backend. Run it with -h for its variables and
+// operator commands, or with -sandbox to try it against the built-in
+// sandbox backend.
 //
 // The command is wiring only: run reads the flags and the configuration,
 // builds the parts (store.go, backend.go, server.go, background.go,
-// admin.go) and serves until a signal, then shuts down.
+// health.go, frontend.go) and serves until a signal, then shuts down;
+// operator.go holds the operator commands.
 package main
 
 import (
@@ -14,7 +16,7 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
+	if err := run(context.Background(), os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "smsbulk-shim:", err)
 		os.Exit(1)
 	}

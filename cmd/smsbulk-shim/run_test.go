@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
 
 // shimProc is one run() of the shim inside the test process.
@@ -80,13 +78,16 @@ func startShim(tb testing.TB, args []string, environ ...string) *shimProc {
 	if !has("SHIM_ADMIN_ADDR") {
 		environ = append(environ, "SHIM_ADMIN_ADDR=127.0.0.1:0")
 	}
+	if !has("SHIM_SHUTDOWN_DELAY") {
+		environ = append(environ, "SHIM_SHUTDOWN_DELAY=0s")
+	}
 	if !has("SHIM_IDMAP_DSN") {
 		environ = append(environ, "SHIM_IDMAP_DSN="+tb.TempDir()+"/idmap.db")
 	}
 	logs := &logBuffer{listening: make(chan map[string]any, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &shimProc{cancel: cancel, done: make(chan error, 1), logs: logs}
-	go func() { p.done <- run(ctx, args, environ, logs, io.Discard) }()
+	go func() { p.done <- run(ctx, args, environ, strings.NewReader(""), logs, io.Discard) }()
 	select {
 	case m := <-logs.listening:
 		p.Addr, _ = m["addr"].(string)
@@ -131,7 +132,7 @@ func (p *shimProc) legacy(tb testing.TB, params url.Values) (int, string, string
 
 func TestRunRefusesWithoutUpstream(t *testing.T) {
 	t.Parallel()
-	err := run(t.Context(), nil, []string{"SHIM_ADDR=127.0.0.1:0"}, io.Discard, io.Discard)
+	err := run(t.Context(), nil, []string{"SHIM_ADDR=127.0.0.1:0"}, nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "SHIM_UPSTREAM_URL is not set") || !strings.Contains(err.Error(), "-sandbox") {
 		t.Fatalf("run without upstream: %v", err)
 	}
@@ -140,7 +141,7 @@ func TestRunRefusesWithoutUpstream(t *testing.T) {
 func TestRunHelpListsVariables(t *testing.T) {
 	t.Parallel()
 	var out strings.Builder
-	if err := run(t.Context(), []string{"-h"}, nil, &out, io.Discard); err != nil {
+	if err := run(t.Context(), []string{"-h"}, nil, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"-sandbox", "SHIM_ADDR", ":8080", "SHIM_UPSTREAM_URL", "SHIM_IDMAP_DSN", "SHIM_PROFILE", "SHIM_KEY_SECRET", "SANDBOX_KEYS"} {
@@ -185,20 +186,6 @@ func waitReady(tb testing.TB, p *shimProc, want int) (int, string) {
 			return code, body
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// TestReadyNeedsTheCatalog: with a probe key the catalog must answer.
-func TestReadyNeedsTheCatalog(t *testing.T) {
-	t.Parallel()
-	_, sbURL := serveSandbox(t, sandbox.Config{Keys: map[string]string{"probe": "1.00"}}, nil)
-	good := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret, "SHIM_PROBE_API_KEY=probe")
-	if code, body := waitReady(t, good, 200); code != 200 {
-		t.Errorf("probe key that works: /readyz = %d %q", code, body)
-	}
-	bad := startShim(t, nil, "SHIM_UPSTREAM_URL="+sbURL, testSecret, "SHIM_PROBE_API_KEY=nobody")
-	if code, body := waitReady(t, bad, 503); code != 503 || body != "native catalog has not answered recently\n" {
-		t.Errorf("probe key that the backend refuses: /readyz = %d %q", code, body)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -14,10 +15,10 @@ import (
 	"github.com/smsbulk/smsbulk-shim/upstream"
 )
 
-// newServer makes the legacy front end on be, with the ID map ids (whose
-// lookups it counts), the country table (built in, or SHIM_COUNTRIES_FILE)
-// and tel's providers.
-func newServer(log *slog.Logger, cfg config.Config, be *backend, ids *idmap.Cached, tel *telemetry.SDK) (*shim.Server, error) {
+// newServer makes the legacy front end on be, with the ID map st (whose
+// lookups it counts, and whose pending purchases it reports), the country
+// table (built in, or SHIM_COUNTRIES_FILE) and tel's providers.
+func newServer(log *slog.Logger, cfg config.Config, be *backend, st *store, tel *telemetry.SDK) (*shim.Server, error) {
 	table := countries.Builtin()
 	if cfg.CountriesFile != "" {
 		var err error
@@ -33,7 +34,13 @@ func newServer(log *slog.Logger, cfg config.Config, be *backend, ids *idmap.Cach
 	if err != nil {
 		return nil, err
 	}
-	return shim.NewServer(log, be.client, ids, resolver, shim.Options{
+	gauges := shim.Gauges{Breaker: be.client}
+	if p, ok := st.raw.(interface {
+		Pending(ctx context.Context) (idmap.PendingSummary, error)
+	}); ok {
+		gauges.Pending = p.Pending
+	}
+	return shim.NewServer(log, be.client, st.ids, resolver, shim.Options{
 		Profile:         cfg.Profile,
 		Keys:            keys,
 		Services:        translate.BuiltinServices(),
@@ -46,7 +53,8 @@ func newServer(log *slog.Logger, cfg config.Config, be *backend, ids *idmap.Cach
 		TracerProvider:  tel.TracerProvider,
 		MeterProvider:   tel.MeterProvider,
 		Propagator:      tel.Propagator,
-		IDMapCache:      ids,
+		IDMapCache:      st.ids,
+		Gauges:          gauges,
 	})
 }
 

@@ -34,7 +34,7 @@ type shimProcess struct {
 // runs.
 func startShimProcess(tb testing.TB, bin string, env ...string) *shimProcess {
 	tb.Helper()
-	env = append([]string{"SHIM_ADDR=127.0.0.1:0", "SHIM_ADMIN_ADDR=127.0.0.1:0",
+	env = append([]string{"SHIM_ADDR=127.0.0.1:0", "SHIM_ADMIN_ADDR=127.0.0.1:0", "SHIM_SHUTDOWN_DELAY=0s",
 		"SHIM_IDMAP_DSN=" + filepath.Join(tb.TempDir(), "idmap.db")}, env...)
 	p := &shimProcess{cmd: exec.Command(bin), exited: make(chan struct{})}
 	p.cmd.Env = env

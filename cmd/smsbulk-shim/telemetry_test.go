@@ -462,7 +462,7 @@ func BenchmarkLegacyGetBalance(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	off, err := telemetry.Setup(b.Context(), serviceName, nil, slog.New(slog.DiscardHandler))
+	off, err := telemetry.Setup(b.Context(), telemetry.Service{Name: serviceName}, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
