@@ -21,7 +21,20 @@ set -euo pipefail
 mode=${1:-smoke}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 pg=${LOCAL_PG:-postgres://postgres@127.0.0.1:5432}
-port=${LOCAL_PORT:-18000}
+# listening PORT: whether something accepts connections on 127.0.0.1:PORT.
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# The first base port from 18000 (in steps of 100) whose six ports are all
+# free, unless LOCAL_PORT names one: another process on one of them would
+# answer the probes in its place.
+port=${LOCAL_PORT:-}
+if [ -z "$port" ]; then
+  for base in $(seq 18000 100 19900); do
+    busy=
+    for off in 0 1 10 11 20 21; do listening $((base + off)) && { busy=1; break; }; done
+    [ -z "$busy" ] && { port=$base; break; }
+  done
+  [ -n "$port" ] || { echo "deploy/local: no free ports between 18000 and 19999"; exit 1; }
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/smsbulk-local.XXXXXX")
 db="smsbulk_local_$$"
 key="local-bot-key"
