@@ -57,7 +57,11 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	bg := startBackground(ctx, log, srv, ids, backgroundOptions(cfg, be.probeKey, log))
+	work := backgroundOptions(cfg, be.probeKey, log)
+	// The reconciler's replays have a breaker of their own: they neither
+	// open the live one nor are refused by it.
+	work.reconcile.API = be.client.WithOwnBreaker()
+	bg := startBackground(ctx, log, srv, ids, work)
 	defer bg.stop() // before the store and the telemetry close
 	fe, err := listen(log, cfg, srv, newAdmin(cfg, ids, srv, be), tel.MetricsHandler)
 	if err != nil {
