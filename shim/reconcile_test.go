@@ -111,3 +111,25 @@ func TestReconcileTwoReplicasSlowBackend(t *testing.T) {
 		t.Errorf("%d refunds, want %d", got, n)
 	}
 }
+
+// TestReconcileOwnBreaker checks that replays timing out on a degraded
+// backend, through a client with its own breaker, leave the breaker of live
+// requests closed.
+func TestReconcileOwnBreaker(t *testing.T) {
+	t.Parallel()
+	r := newFaultRig(t, sandbox.Config{})
+	// More replays time out than the breaker's threshold (5).
+	unanswered(t, r, 8)
+	r.sb.InjectFault(sandbox.RouteBuy, "latency=2s", 8)
+	rec := r.srv.NewReconciler(shim.ReconcileOptions{After: time.Millisecond, CallTimeout: time.Second, Now: r.clock.Now,
+		API: r.api.WithOwnBreaker()})
+	if _, err := rec.Round(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.api.BreakerState(); st != upstream.BreakerClosed {
+		t.Errorf("the live breaker is %s after the replays timed out, want closed", st)
+	}
+	if a := r.legacy(t, "action", "getBalance"); !strings.HasPrefix(a.body, "ACCESS_BALANCE:") {
+		t.Errorf("live getBalance = %q", a.body)
+	}
+}
