@@ -319,8 +319,13 @@ func (s *Server) set(ctx context.Context, key, owner string, id int64, op transl
 	_, err = call(ctx, key, nativeID)
 	if errors.Is(err, &upstream.APIError{Code: upstream.CodeInvalidState}) {
 		// A bot that repeats a setStatus whose answer it lost (it got
-		// ERROR_SQL) hears success if the activation is already there.
-		if act, gerr := s.api.Activation(ctx, key, nativeID); gerr == nil && op.Reached(act.Status) {
+		// ERROR_SQL) hears success if the activation is already there; if
+		// that cannot be read, the truth is unknown: ERROR_SQL again.
+		act, gerr := s.api.Activation(ctx, key, nativeID)
+		switch {
+		case gerr != nil:
+			return nil, &translate.Error{Code: translate.ErrorSQL, Err: fmt.Errorf("confirming a refused status change: %w", gerr)}
+		case op.Reached(act.Status):
 			err = nil
 		}
 	}

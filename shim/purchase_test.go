@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -43,5 +44,31 @@ func TestClientLeavesMidPurchase(t *testing.T) {
 	}
 	if len(left) != 0 {
 		t.Errorf("%d purchases left for the reconciler", len(left))
+	}
+}
+
+// TestRepeatedCancelUnconfirmed checks that a cancel repeated after its
+// answer was lost, refused because it already happened, answers ERROR_SQL
+// (not BAD_STATUS) when the activation cannot be read to confirm it, and
+// ACCESS_CANCEL once it can.
+func TestRepeatedCancelUnconfirmed(t *testing.T) {
+	t.Parallel()
+	r := newFaultRig(t, sandbox.Config{})
+	a := r.getNumber(t)
+	id, ok := a.legacyID()
+	if !ok {
+		t.Fatalf("getNumber = %q", a.body)
+	}
+	ids := strconv.FormatInt(id, 10)
+	r.sb.InjectFault(sandbox.RouteCancel, "reset-after-commit", 3)
+	if a := r.legacy(t, "action", "setStatus", "id", ids, "status", "8"); a.body != "ERROR_SQL" {
+		t.Fatalf("cancel with its answer lost = %q, want ERROR_SQL", a.body)
+	}
+	r.sb.InjectFault(sandbox.RouteGet, "status=503", 3)
+	if a := r.legacy(t, "action", "setStatus", "id", ids, "status", "8"); a.body != "ERROR_SQL" {
+		t.Errorf("repeated cancel, confirming read failed = %q, want ERROR_SQL", a.body)
+	}
+	if a := r.legacy(t, "action", "setStatus", "id", ids, "status", "8"); a.body != "ACCESS_CANCEL" {
+		t.Errorf("repeated cancel, confirmed = %q, want ACCESS_CANCEL", a.body)
 	}
 }
