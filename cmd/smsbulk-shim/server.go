@@ -47,6 +47,10 @@ func newServer(log *slog.Logger, cfg config.Config, be *backend, ids *idmap.Cach
 		MeterProvider:   tel.MeterProvider,
 		Propagator:      tel.Propagator,
 		IDMapCache:      ids,
+
+		PassthroughTimeout:       cfg.PassthroughTimeout,
+		PassthroughMaxConcurrent: cfg.PassthroughMaxConcurrent,
+		TrustedProxies:           cfg.TrustedProxies,
 	})
 }
 
