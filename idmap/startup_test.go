@@ -11,18 +11,6 @@ import (
 	"time"
 )
 
-// freePort is a loopback address nobody listens on (for now).
-func freePort(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // withHost is dsn pointing at addr.
 func withHost(tb testing.TB, dsn, addr string) (string, string) {
 	tb.Helper()
@@ -39,7 +27,7 @@ func withHost(tb testing.TB, dsn, addr string) (string, string) {
 // the shim starts, within the start-up window, is waited for.
 func TestOpenPostgresWaitsForServer(t *testing.T) {
 	t.Parallel()
-	addr := freePort(t)
+	addr := closedPort(t)
 	dsn, real := withHost(t, pgSchemaDSN(t), addr)
 	up := make(chan net.Listener, 1)
 	var wg sync.WaitGroup
@@ -71,7 +59,7 @@ func TestOpenPostgresWaitsForServer(t *testing.T) {
 // server.
 func TestOpenPostgresGivesUp(t *testing.T) {
 	t.Parallel()
-	addr := freePort(t)
+	addr := closedPort(t)
 	dsn := "postgres://postgres:s3cr3t-pw@" + addr + "/test?sslmode=disable"
 	_, err := OpenPostgres(t.Context(), dsn, Options{OpTimeout: 40 * time.Millisecond})
 	if err == nil {
