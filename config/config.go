@@ -36,7 +36,7 @@ type Config struct {
 
 	// PassthroughTimeout, PassthroughMaxConcurrent and TrustedProxies bound
 	// and shape pass-through (shim.Options).
-	PassthroughTimeout       time.Duration `env:"PASSTHROUGH_TIMEOUT" envDefault:"30s" help:"deadline of one pass-through request; a backend that has not answered by then gets the client a 504 (below SHIM_WRITE_TIMEOUT)"`
+	PassthroughTimeout       time.Duration `env:"PASSTHROUGH_TIMEOUT" envDefault:"30s" help:"deadline of one pass-through request; a backend that has not answered by then gets the client a 504 (keep it below SHIM_WRITE_TIMEOUT, or the 504 cannot be sent)"`
 	PassthroughMaxConcurrent int           `env:"PASSTHROUGH_MAX_CONCURRENT" envDefault:"256" help:"pass-through requests in flight at most; one more is answered 503 at once"`
 	TrustedProxies           Prefixes      `env:"TRUSTED_PROXIES" help:"comma-separated addresses or CIDR prefixes of the proxies in front of the shim whose X-Forwarded-For and other forwarding headers are believed and passed on; empty trusts none"`
 
@@ -185,9 +185,6 @@ func (c Config) problems(sandbox bool) problems {
 	}
 	if c.WriteTimeout <= c.RequestTimeout {
 		ps.add("WriteTimeout", "%sWRITE_TIMEOUT (%v) must exceed %sREQUEST_TIMEOUT (%v), or answers are cut off", Prefix, c.WriteTimeout, Prefix, c.RequestTimeout)
-	}
-	if c.Passthrough && c.WriteTimeout <= c.PassthroughTimeout {
-		ps.add("WriteTimeout", "%sWRITE_TIMEOUT (%v) must exceed %sPASSTHROUGH_TIMEOUT (%v), or a 504 cannot be sent", Prefix, c.WriteTimeout, Prefix, c.PassthroughTimeout)
 	}
 	if c.PassthroughMaxConcurrent < 1 {
 		ps.add("PassthroughMaxConcurrent", "%sPASSTHROUGH_MAX_CONCURRENT must be at least 1", Prefix)
