@@ -34,6 +34,12 @@ type Config struct {
 	Passthrough  bool              `env:"PASSTHROUGH" envDefault:"true" help:"pass every non-legacy path to the backend origin unchanged; false answers 404"`
 	Profile      translate.Profile `env:"PROFILE" envDefault:"sms-activate" help:"answer profile: sms-activate (as the original, HTTP 200 always) or smsbulk (SMSBulk's page and statuses)"`
 
+	// PassthroughTimeout, PassthroughMaxConcurrent and TrustedProxies bound
+	// and shape pass-through (shim.Options).
+	PassthroughTimeout       time.Duration `env:"PASSTHROUGH_TIMEOUT" envDefault:"30s" help:"deadline of one pass-through request; a backend that has not answered by then gets the client a 504 (keep it below SHIM_WRITE_TIMEOUT, or the 504 cannot be sent)"`
+	PassthroughMaxConcurrent int           `env:"PASSTHROUGH_MAX_CONCURRENT" envDefault:"256" help:"pass-through requests in flight at most; one more is answered 503 at once"`
+	TrustedProxies           Prefixes      `env:"TRUSTED_PROXIES" help:"comma-separated addresses or CIDR prefixes of the proxies in front of the shim whose X-Forwarded-For and other forwarding headers are believed and passed on; empty trusts none"`
+
 	KeySecret string `env:"KEY_SECRET" help:"secret (at least 16 bytes) for the owner fingerprints and sealed purchase intents; required unless -sandbox; never change it on a live store"`
 
 	IDMapDSN       string        `env:"IDMAP_DSN" envDefault:"./data/idmap.db" help:"ID map store: a file path or sqlite:PATH (embedded SQLite), or postgres://... (shared by replicas)"`
@@ -64,6 +70,7 @@ type Config struct {
 	ReadTimeout       time.Duration `env:"READ_TIMEOUT" envDefault:"15s" help:"server: time to read a whole request"`
 	WriteTimeout      time.Duration `env:"WRITE_TIMEOUT" envDefault:"40s" help:"server: time to write an answer (above REQUEST_TIMEOUT)"`
 	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"120s" help:"server: keep-alive idle time"`
+	MaxConns          int           `env:"MAX_CONNS" envDefault:"0" help:"server: connections of the legacy listener open at most; more wait to be accepted; 0 is no cap"`
 	ShutdownDelay     time.Duration `env:"SHUTDOWN_DELAY" envDefault:"5s" help:"on SIGTERM, how long /readyz answers 503 while the listeners still accept, so that load balancers stop sending before connections are refused; 0 closes at once"`
 	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s" help:"on SIGTERM, after SHIM_SHUTDOWN_DELAY, how long in-flight requests may take to finish"`
 
@@ -167,7 +174,7 @@ func (c Config) problems(sandbox bool) problems {
 		{"ReadHeaderTimeout", c.ReadHeaderTimeout}, {"ReadTimeout", c.ReadTimeout},
 		{"WriteTimeout", c.WriteTimeout}, {"IdleTimeout", c.IdleTimeout},
 		{"ShutdownTimeout", c.ShutdownTimeout}, {"ReconcileAfter", c.ReconcileAfter},
-		{"ReconcileEvery", c.ReconcileEvery},
+		{"ReconcileEvery", c.ReconcileEvery}, {"PassthroughTimeout", c.PassthroughTimeout},
 	} {
 		if d.d <= 0 {
 			ps.add(d.field, "%s must be positive, got %v", envName(d.field), d.d)
@@ -179,6 +186,12 @@ func (c Config) problems(sandbox bool) problems {
 	}
 	if c.WriteTimeout <= c.RequestTimeout {
 		ps.add("WriteTimeout", "%sWRITE_TIMEOUT (%v) must exceed %sREQUEST_TIMEOUT (%v), or answers are cut off", Prefix, c.WriteTimeout, Prefix, c.RequestTimeout)
+	}
+	if c.PassthroughMaxConcurrent < 1 {
+		ps.add("PassthroughMaxConcurrent", "%sPASSTHROUGH_MAX_CONCURRENT must be at least 1", Prefix)
+	}
+	if c.MaxConns < 0 {
+		ps.add("MaxConns", "%sMAX_CONNS must not be negative (0 is no cap)", Prefix)
 	}
 	if c.ReconcileAfter <= c.RequestTimeout {
 		ps.add("ReconcileAfter", "%sRECONCILE_AFTER (%v) must exceed %sREQUEST_TIMEOUT (%v), or purchases still in flight get refunded", Prefix, c.ReconcileAfter, Prefix, c.RequestTimeout)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -84,3 +85,40 @@ func (l LogLevel) Level() slog.Level { return slog.Level(l) }
 
 // String returns the level's name, as slog.Level does.
 func (l LogLevel) String() string { return slog.Level(l).String() }
+
+// Prefixes is a comma-separated list of IP addresses and CIDR prefixes,
+// such as "10.0.0.0/8, 192.0.2.7"; an address is a prefix of its full
+// length. The empty string is none.
+type Prefixes []netip.Prefix
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (p *Prefixes) UnmarshalText(text []byte) error {
+	var out Prefixes
+	for f := range strings.SplitSeq(string(text), ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if pr, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, pr.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return fmt.Errorf("%q is not an IP address or CIDR prefix", f)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	*p = out
+	return nil
+}
+
+// String returns the list as UnmarshalText reads it.
+func (p Prefixes) String() string {
+	s := make([]string, len(p))
+	for i, pr := range p {
+		s[i] = pr.String()
+	}
+	return strings.Join(s, ",")
+}

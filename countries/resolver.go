@@ -60,7 +60,8 @@ func (r *Resolver) Table() *Table { return r.table }
 //     "South Africa", "south_africa" and "south-africa" all give 31; "usa"
 //     and "united states" give 187.
 //
-// Surrounding spaces are trimmed first. An input longer than MaxInputLen
+// The input is folded first (Fold: NFKC, format characters dropped) and
+// surrounding spaces trimmed. An input longer than MaxInputLen
 // bytes, or with invalid UTF-8, U+FFFD or a control character (tabs and
 // newlines included), resolves to nothing at once and is not cached. Every
 // other input is cached under its raw bytes, resolved or not.
@@ -77,7 +78,7 @@ func (r *Resolver) Resolve(input string) (Country, bool) {
 	if !clean(input) {
 		return Country{}, false
 	}
-	i := int32(r.table.lookup(strings.TrimSpace(input)))
+	i := int32(r.table.lookup(strings.TrimSpace(Fold(input))))
 	// Clone: input may point into a much larger buffer, such as a raw query.
 	r.cache.Add(strings.Clone(input), i)
 	return r.table.at(i)

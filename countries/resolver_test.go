@@ -79,7 +79,11 @@ func TestResolve(t *testing.T) {
 		{"digits in name", "6-2", none},
 		{"russian name", "Турция", none},
 		{"unicode junk", "🇹🇷", none},
-		{"zero width", "tur\u200bkey", none},
+		// Look-alikes are folded (Fold), as for services.
+		{"zero width", "tur\u200bkey", 62},
+		{"kelvin sign", "\u212Aenya", 8},
+		{"fullwidth iso", "\uff34\uff32", 62},
+		{"only format characters", "\u200b\u200d", none},
 		{"replacement char", "turkey\uFFFD", none},
 		{"invalid utf8", "turk\xffey", none},
 		{"nul", "tr\x00", none},

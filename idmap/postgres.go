@@ -37,7 +37,10 @@ var _ Store = (*Postgres)(nil)
 // migrates its schema under an advisory lock, so that replicas starting at
 // once are safe. Unless the DSN sets them, connect_timeout is OpTimeout and
 // the server's statement_timeout is OpTimeout too, so that the server
-// abandons what the client gave up on.
+// abandons what the client gave up on. A server that does not answer yet is
+// tried again until a start-up window of 15 x OpTimeout (30s by default)
+// has passed; then the error names the server (never the password) and
+// matches ErrUnavailable.
 func OpenPostgres(ctx context.Context, dsn string, opt Options) (*Postgres, error) {
 	ms, err := loadMigrations(migrationFS, "migrations/postgres")
 	if err != nil {
@@ -74,11 +77,37 @@ func openPostgresWith(ctx context.Context, dsn string, opt Options, ms []migrati
 		return nil, fmt.Errorf("opening id map pool: %w", err)
 	}
 	s := &Postgres{pool: pool, call: call{timeout: opt.OpTimeout, now: opt.Now, unavailable: pgUnavailable}}
-	if err := s.migrate(octx, ms); err != nil {
+	if err := s.migrateWhenUp(ctx, octx, opt.openTimeout(), ms); err != nil {
 		pool.Close()
-		return nil, s.call.fail(ctx, "migrating id map", err)
+		return nil, fmt.Errorf("PostgreSQL at %s: %w", net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))), err)
 	}
 	return s, nil
+}
+
+// migrateWhenUp migrates the schema, waiting for a server that does not
+// answer yet (starting, restarting, its network not up) until octx, the
+// start-up window, is done: an unreachable server is tried again with a
+// growing pause, any other error ends it at once.
+func (s *Postgres) migrateWhenUp(ctx, octx context.Context, window time.Duration, ms []migration) error {
+	pause := 100 * time.Millisecond
+	for {
+		err := s.migrate(octx, ms)
+		if err == nil {
+			return nil
+		}
+		err = s.call.fail(ctx, "migrating id map", err)
+		if !errors.Is(err, ErrUnavailable) {
+			return err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-octx.Done():
+			t.Stop()
+			return fmt.Errorf("no answer within the start-up window of %v: %w", window, err)
+		case <-t.C:
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
 }
 
 // migrate applies the migrations of ms not yet recorded in

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -47,6 +48,9 @@ func openSQLiteWith(ctx context.Context, path string, opt Options, ms []migratio
 	octx, cancel := context.WithTimeout(ctx, opt.openTimeout())
 	defer cancel()
 
+	if err := ownerOnly(path); err != nil {
+		return nil, err
+	}
 	s := &SQLite{call: call{timeout: opt.OpTimeout, now: opt.Now, unavailable: sqliteUnavailable}}
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", opt.OpTimeout.Milliseconds())
 	base := "file:" + escapeSQLitePath(path) + "?" + busy
@@ -81,6 +85,34 @@ func openSQLiteWith(ctx context.Context, path string, opt Options, ms []migratio
 		return nil, s.call.fail(ctx, "opening id map readers", err)
 	}
 	return s, nil
+}
+
+// ownerOnly creates the database file at path readable and writable by
+// its owner only (0600), before SQLite creates it with the umask's 0644: it
+// holds owner fingerprints and sealed purchase intents. An existing file,
+// and its -wal and -shm files, lose any group and other permission. SQLite
+// gives the -wal and -shm files it creates the database file's mode.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating id map file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("checking id map file: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("restricting id map file to its owner: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // enableWAL switches the file to write-ahead logging, which persists in the

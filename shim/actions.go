@@ -118,26 +118,37 @@ const excludedTries = 3
 // answered or committed is cancelled (refunded) at once; one whose outcome
 // is unknown stays pending and the Reconciler settles it. A number with an
 // excluded prefix is refunded and another bought, up to excludedTries.
+//
+// Once journaled, a purchase is finished detached from the client, within
+// the request's deadline: a client that leaves does not cancel the buy,
+// and a number bought for a client that has left is refunded at once,
+// since nobody can hear its ID.
 func (s *Server) purchase(ctx context.Context, key, owner string, p purchase, render func(int64, upstream.Activation) ([]byte, error)) ([]byte, error) {
 	sealed, err := s.opt.Keys.seal(owner, intent{APIKey: key, Buy: p.buy})
 	if err != nil {
 		return nil, err
 	}
 	rec := recordFrom(ctx)
+	fin, cancel := detached(ctx)
+	defer cancel()
 	for range excludedTries {
-		legacyID, act, err := s.buy(ctx, key, owner, p.buy, sealed)
+		legacyID, act, err := s.buy(ctx, fin, key, owner, p.buy, sealed)
 		if err != nil {
 			return nil, err
 		}
 		rec.setLegacyID(legacyID)
 		rec.setNativeID(act.ID)
+		if err := ctx.Err(); err != nil {
+			s.compensate(ctx, key, owner, legacyID, act.ID, fmt.Errorf("the client left: %w", err))
+			return nil, err
+		}
 		if p.opts.Excluded(act.PhoneNumber) {
 			s.refuse(ctx, key, legacyID, act.ID)
 			continue
 		}
 		body, err := render(legacyID, act)
 		if err == nil {
-			err = s.ids.Commit(ctx, legacyID, act.ID)
+			err = s.ids.Commit(fin, legacyID, act.ID)
 		}
 		if err != nil {
 			s.compensate(ctx, key, owner, legacyID, act.ID, err)
@@ -148,16 +159,28 @@ func (s *Server) purchase(ctx context.Context, key, owner string, p purchase, re
 	return nil, &translate.Error{Code: translate.NoNumbers}
 }
 
-// buy journals one purchase and makes it. When the backend certainly
-// bought nothing, the journal row is voided; when the outcome is unknown,
-// the row stays pending for the Reconciler.
-func (s *Server) buy(ctx context.Context, key, owner string, buy upstream.BuyRequest, sealed []byte) (int64, upstream.Activation, error) {
+// detached is ctx without its cancellation but with its deadline and
+// values: what a journaled purchase runs on, so that the client leaving
+// does not abandon it half-way.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return context.WithoutCancel(ctx), func() {}
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), d)
+}
+
+// buy journals one purchase on ctx and makes it on fin, which the client
+// cannot cancel. When the backend certainly bought nothing, the journal row is
+// voided; when the outcome is unknown, the row stays pending for the
+// Reconciler.
+func (s *Server) buy(ctx, fin context.Context, key, owner string, buy upstream.BuyRequest, sealed []byte) (int64, upstream.Activation, error) {
 	idem := newIdempotencyKey()
 	legacyID, err := s.ids.Reserve(ctx, idmap.Reservation{Owner: owner, IdemKey: idem, Intent: sealed})
 	if err != nil {
 		return 0, upstream.Activation{}, fmt.Errorf("journaling purchase: %w", err)
 	}
-	act, err := s.api.Buy(ctx, key, buy, idem)
+	act, err := s.api.Buy(fin, key, buy, idem)
 	if err != nil {
 		if upstream.EffectOf(err) != upstream.EffectUnknown {
 			// The backend answered no, or never got the request (a failed
@@ -296,8 +319,13 @@ func (s *Server) set(ctx context.Context, key, owner string, id int64, op transl
 	_, err = call(ctx, key, nativeID)
 	if errors.Is(err, &upstream.APIError{Code: upstream.CodeInvalidState}) {
 		// A bot that repeats a setStatus whose answer it lost (it got
-		// ERROR_SQL) hears success if the activation is already there.
-		if act, gerr := s.api.Activation(ctx, key, nativeID); gerr == nil && op.Reached(act.Status) {
+		// ERROR_SQL) hears success if the activation is already there; if
+		// that cannot be read, the truth is unknown: ERROR_SQL again.
+		act, gerr := s.api.Activation(ctx, key, nativeID)
+		switch {
+		case gerr != nil:
+			return nil, &translate.Error{Code: translate.ErrorSQL, Err: fmt.Errorf("confirming a refused status change: %w", gerr)}
+		case op.Reached(act.Status):
 			err = nil
 		}
 	}

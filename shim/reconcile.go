@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -19,7 +21,9 @@ import (
 // purchase it made, or makes it now), cancels it for a refund, and voids the
 // row. The bot never got that legacy ID, so nothing is lost to it; the
 // money comes back. Several replicas may run one each: the store leases
-// every row to one of them at a time.
+// every row to one of them at a time, for long enough to settle the whole
+// batch it claimed, and a row whose lease could run out before it is
+// settled is left for the next claim.
 type Reconciler struct {
 	log  *slog.Logger
 	api  NativeAPI
@@ -36,12 +40,23 @@ type ReconcileOptions struct {
 	After time.Duration
 	// Every is the pause between rounds. Default 30s.
 	Every time.Duration
-	// Lease is how long one replica holds a row. Default 1m.
+	// Lease is the least time one replica holds a row it claimed. The
+	// lease used is at least what settling a whole batch may take (the
+	// batch's rows in turns of Concurrency, each up to three calls of
+	// CallTimeout), so that no slow batch outlives it. Default 1m.
 	Lease time.Duration
 	// Batch is how many rows a round claims. Default 50.
 	Batch int
+	// Concurrency is how many rows are settled at once. Default 8.
+	Concurrency int
 	// CallTimeout bounds each native call. Default 20s.
 	CallTimeout time.Duration
+	// API is the native API the reconciler calls. nil uses the Server's.
+	// Give it a client with its own circuit breaker
+	// (upstream.Client.WithOwnBreaker), so that replays timing out on a
+	// degraded backend do not open the breaker live requests go through,
+	// nor get refused by it.
+	API NativeAPI
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -61,14 +76,27 @@ func (s *Server) NewReconciler(opt ReconcileOptions) *Reconciler {
 	if opt.Batch <= 0 {
 		opt.Batch = 50
 	}
+	if opt.Concurrency <= 0 {
+		opt.Concurrency = 8
+	}
 	if opt.CallTimeout <= 0 {
 		opt.CallTimeout = 20 * time.Second
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Reconciler{log: s.log, api: s.api, ids: s.ids, keys: s.opt.Keys, opt: opt, tel: s.tel}
+	turns := (opt.Batch + opt.Concurrency - 1) / opt.Concurrency
+	opt.Lease = max(opt.Lease, time.Duration(turns+1)*rowBudget(opt.CallTimeout))
+	api := s.api
+	if opt.API != nil {
+		api = s.tel.nativeAPI(opt.API)
+	}
+	return &Reconciler{log: s.log, api: api, ids: s.ids, keys: s.opt.Keys, opt: opt, tel: s.tel}
 }
+
+// rowBudget is the longest settling one row may take: a replay, a cancel
+// and a re-read, each bounded by callTimeout.
+func rowBudget(callTimeout time.Duration) time.Duration { return 3 * callTimeout }
 
 // Run settles rows until ctx is done, a round at once and then one every
 // Every. It returns ctx.Err().
@@ -88,22 +116,37 @@ func (r *Reconciler) Run(ctx context.Context) error {
 }
 
 // Round settles the pending rows that are due now, in batches until none
-// is left, and returns how many it settled.
+// is left, Concurrency rows at a time, and returns how many it settled.
 func (r *Reconciler) Round(ctx context.Context) (int, error) {
 	settled := 0
 	for {
-		rows, err := r.ids.Stale(ctx, r.opt.Now().Add(-r.opt.After), r.opt.Lease, r.opt.Batch)
+		claimed := r.opt.Now()
+		rows, err := r.ids.Stale(ctx, claimed.Add(-r.opt.After), r.opt.Lease, r.opt.Batch)
 		if err != nil {
 			return settled, err
 		}
-		progress := false
+		// A row is started only while its lease outlasts its settling, so
+		// that no other replica claims a row this one is still settling.
+		last := claimed.Add(r.opt.Lease - rowBudget(r.opt.CallTimeout))
+		var done atomic.Int64
+		var wg sync.WaitGroup
+		slots := make(chan struct{}, r.opt.Concurrency)
 		for _, p := range rows {
-			if r.settle(ctx, p) {
-				settled++
-				progress = true
+			slots <- struct{}{}
+			if ctx.Err() != nil || r.opt.Now().After(last) {
+				<-slots
+				break
 			}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				if r.settle(ctx, p) {
+					done.Add(1)
+				}
+			})
 		}
-		if len(rows) < r.opt.Batch || !progress {
+		wg.Wait()
+		settled += int(done.Load())
+		if len(rows) < r.opt.Batch || done.Load() == 0 {
 			return settled, nil
 		}
 	}
@@ -135,8 +178,7 @@ func (r *Reconciler) settle(ctx context.Context, p idmap.Pending) bool {
 		log.LogAttrs(ctx, slog.LevelWarn, "replaying pending purchase failed; will retry", slog.String("err", err.Error()))
 		return false
 	}
-	switch act.Status {
-	case upstream.StatusCancelled, upstream.StatusExpired, upstream.StatusRefunded:
+	if refunded(act.Status) {
 		// Already refunded (an earlier compensation, or the backend's expiry).
 		return r.void(ctx, log, p)
 	}
@@ -148,17 +190,43 @@ func (r *Reconciler) settle(ctx context.Context, p idmap.Pending) bool {
 		r.tel.compensation(ctx, true)
 		log.LogAttrs(ctx, slog.LevelWarn, "unanswered purchase refunded", slog.String("native_id", act.ID))
 	case errors.Is(err, &upstream.APIError{Code: upstream.CodeInvalidState}):
-		// An SMS came (the charge is final) or it ended meanwhile. The bot
-		// never had this ID: a person must look at it.
+		// The replay answers the purchase as it was made (WAITING), not as
+		// it is: read it now before calling it unrefundable.
+		callCtx, cancel = context.WithTimeout(ctx, r.opt.CallTimeout)
+		now, gerr := r.api.Activation(callCtx, in.APIKey, act.ID)
+		cancel()
+		if gerr != nil {
+			log.LogAttrs(ctx, slog.LevelWarn, "refund refused and the purchase cannot be read; will retry",
+				slog.String("native_id", act.ID), slog.String("err", gerr.Error()))
+			return false
+		}
+		if refunded(now.Status) {
+			// An earlier compensation or another replica refunded it.
+			log.LogAttrs(ctx, slog.LevelInfo, "unanswered purchase already refunded",
+				slog.String("native_id", act.ID), slog.String("status", string(now.Status)))
+			break
+		}
+		// An SMS came (the charge is final). The bot never had this ID: a
+		// person must look at it.
 		r.tel.compensation(ctx, false)
 		log.LogAttrs(ctx, slog.LevelError, "unanswered purchase cannot be refunded", slog.String("native_id", act.ID),
-			slog.String("status", string(act.Status)), slog.String("err", err.Error()))
+			slog.String("status", string(now.Status)), slog.String("err", err.Error()))
 	default:
 		log.LogAttrs(ctx, slog.LevelWarn, "refunding unanswered purchase failed; will retry",
 			slog.String("native_id", act.ID), slog.String("err", err.Error()))
 		return false
 	}
 	return r.void(ctx, log, p)
+}
+
+// refunded reports whether an activation in status st has given its money
+// back.
+func refunded(st upstream.Status) bool {
+	switch st {
+	case upstream.StatusCancelled, upstream.StatusExpired, upstream.StatusRefunded:
+		return true
+	}
+	return false
 }
 
 func (r *Reconciler) void(ctx context.Context, log *slog.Logger, p idmap.Pending) bool {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
 	"github.com/gorilla/mux"
+
 	lru "github.com/hashicorp/golang-lru/v2"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -80,6 +82,18 @@ type Options struct {
 	// ProxyTransport carries pass-through requests. nil uses
 	// http.DefaultTransport.
 	ProxyTransport http.RoundTripper
+	// PassthroughTimeout bounds one pass-through request, from its arrival
+	// to the end of the backend's answer; a backend that has not answered
+	// the headers by then gets the client a 504. Default 30s.
+	PassthroughTimeout time.Duration
+	// PassthroughMaxConcurrent bounds the pass-through requests in flight;
+	// one more is refused at once with 503 and Retry-After: 1, so that a
+	// hung backend path cannot hold the listener's descriptors. Default 256.
+	PassthroughMaxConcurrent int
+	// TrustedProxies are the peers whose forwarding headers (X-Forwarded-*,
+	// Forwarded, X-Real-IP, ...) are believed (ClientAddr) and passed to the
+	// backend. nil trusts nobody: those headers are dropped.
+	TrustedProxies []netip.Prefix
 	// Limits bounds what a legacy request may carry. Zero fields take the
 	// defaults of Limits.
 	Limits translate.Limits
@@ -114,11 +128,16 @@ type Server struct {
 	opt     Options
 	catalog *catalog
 	router  *mux.Router
-	// legacy serves the legacy paths without the router's matching, the
-	// hot path; the router serves them too, for any spelling it matches.
-	legacy   http.Handler
+	// legacy serves the legacy paths as written in legacyPaths without the
+	// router's matching, the hot path; the router serves every other
+	// spelling of them (see isLegacyPath).
+	legacy http.Handler
+	// handler is what ServeHTTP runs: the fast path or the router, behind
+	// the Transfer-Encoding guard.
+	handler  http.Handler
 	defaultC countries.Country
 	tel      *telemetry
+	ptel     proxyTelemetry
 	// verified remembers the owners whose key the backend accepted
 	// recently, so that a purchase with an unknown key is refused before
 	// anything is written (see checkKey).
@@ -141,6 +160,12 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 	if opt.CompensationTimeout <= 0 {
 		opt.CompensationTimeout = 10 * time.Second
 	}
+	if opt.PassthroughTimeout <= 0 {
+		opt.PassthroughTimeout = 30 * time.Second
+	}
+	if opt.PassthroughMaxConcurrent <= 0 {
+		opt.PassthroughMaxConcurrent = 256
+	}
 	if opt.Propagator == nil {
 		opt.Propagator = propagation.TraceContext{}
 	}
@@ -151,6 +176,10 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 		opt.CatalogStaleFor = 10 * opt.CatalogTTL
 	}
 	tel, err := newTelemetry(opt.TracerProvider, opt.MeterProvider, cc, opt.IDMapCache, opt.Gauges, opt.Now)
+	if err != nil {
+		return nil, err
+	}
+	ptel, err := newProxyTelemetry(opt.MeterProvider)
 	if err != nil {
 		return nil, err
 	}
@@ -166,26 +195,30 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 	api = tel.nativeAPI(api)
 	ids = tel.idStore(ids)
 	s := &Server{
-		log: log, api: api, ids: ids, cc: cc, opt: opt, defaultC: def, tel: tel, verified: verified,
+		log: log, api: api, ids: ids, cc: cc, opt: opt, defaultC: def, tel: tel, ptel: ptel, verified: verified,
 		catalog: &catalog{api: api, ttl: opt.CatalogTTL, staleFor: opt.CatalogStaleFor, now: opt.Now, onLookup: tel.cacheLookup},
 	}
-	s.router = s.routes()
 	s.legacy = s.handleLegacy()
+	s.router = s.routes()
+	s.handler = closeAfterTransferEncoding(http.HandlerFunc(s.route))
 	return s, nil
 }
 
-// ServeHTTP serves a request. A request for one of the legacyPaths as
-// written there goes to the legacy handler straight away: the router would
-// send it there too, after a regexp match and a request copy.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.RawPath == "" && isLegacyPath(r.URL.Path) {
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// route sends a request for one of the legacyPaths, as written there,
+// to the legacy handler straight away (the router would send it there too,
+// after a regexp match and a request copy), and every other to the router.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if r.URL.RawPath == "" && isExactLegacyPath(r.URL.Path) {
 		s.legacy.ServeHTTP(w, r)
 		return
 	}
 	s.router.ServeHTTP(w, r)
 }
 
-func isLegacyPath(p string) bool {
+func isExactLegacyPath(p string) bool {
 	for _, l := range legacyPaths {
 		if p == l {
 			return true

@@ -96,7 +96,7 @@ func TestCatalogRefreshAhead(t *testing.T) {
 	if got := serve(r.srv, q).Body.String(); got != first {
 		t.Errorf("in the last quarter of the TTL: answer changed")
 	}
-	waitFor(t, func() bool { return !r.srv.RefreshingOffers() }, "the background refresh")
+	waitFor(t, "the background refresh", func() bool { return !r.srv.RefreshingOffers() })
 	if got := cb.offers.Load(); got != 2 {
 		t.Fatalf("%d offers calls after the refresh ahead, want 2", got)
 	}
@@ -111,16 +111,5 @@ func TestCatalogRefreshAhead(t *testing.T) {
 	clock.Advance(5 * time.Minute)
 	if got := serve(r.srv, q).Body.String(); got != "ERROR_SQL" {
 		t.Errorf("backend down, copy too old: %.80q, want ERROR_SQL", got)
-	}
-}
-
-// waitFor polls cond for up to 10 seconds.
-func waitFor(tb testing.TB, cond func() bool, what string) {
-	tb.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

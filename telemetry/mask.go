@@ -7,11 +7,13 @@ import (
 	"strings"
 )
 
-// maskQuery hides the values of secret-looking query parameters (api_key,
-// token, ...) from the otelhttp transport it wraps, which records the whole
-// URL as url.full; unmaskQuery, under otelhttp, puts them back before the
-// request leaves. A pass-through request may carry a bot's API key in its
-// query string; native calls carry it in a header, which is never recorded.
+// maskQuery hides the query values of the requests that pass the otelhttp
+// transport it wraps, which records the whole URL as url.full: every value
+// but those of harmlessParams is REDACTED. unmaskQuery, under otelhttp, puts
+// the query back before the request leaves. A pass-through request may
+// carry any secret in its query string (a key, a password, a session, a
+// PIN), under any name; native calls carry the API key in a header, which
+// is never recorded.
 type maskQuery struct{ next http.RoundTripper }
 
 // unmaskQuery restores the query that maskQuery hid.
@@ -39,39 +41,53 @@ func (u unmaskQuery) RoundTrip(r *http.Request) (*http.Response, error) {
 	return u.next.RoundTrip(out)
 }
 
-// maskedQuery is raw with the value of every secret-looking parameter
-// replaced by REDACTED, and whether there was one. Order and encoding of the
-// other parameters are kept.
+// maskedQuery is raw with the value of every parameter whose name is not
+// in harmlessParams replaced by REDACTED, and whether there was one. A
+// parameter without "=" is REDACTED whole unless harmless: it may be a
+// token. Order and separators are kept, and the names and values of the
+// harmless parameters as sent.
 func maskedQuery(raw string) (string, bool) {
 	if raw == "" {
 		return raw, false
 	}
-	parts := strings.Split(raw, "&")
+	orig := raw
+	var b strings.Builder
 	found := false
-	for i, p := range parts {
-		name, _, _ := strings.Cut(p, "=")
-		if n, err := url.QueryUnescape(name); err == nil {
-			name = n
+	for raw != "" {
+		var p, sep string
+		if i := strings.IndexAny(raw, "&;"); i >= 0 {
+			p, sep, raw = raw[:i], raw[i:i+1], raw[i+1:]
+		} else {
+			p, raw = raw, ""
 		}
-		if secretParam(name) {
-			parts[i] = url.QueryEscape(name) + "=REDACTED"
+		name, _, hasValue := strings.Cut(p, "=")
+		n := name
+		if u, err := url.QueryUnescape(name); err == nil {
+			n = u
+		}
+		switch {
+		case p == "" || harmlessParams[strings.ToLower(n)]:
+			b.WriteString(p)
+		case !hasValue:
+			b.WriteString("REDACTED")
+			found = true
+		default:
+			b.WriteString(url.QueryEscape(n) + "=REDACTED")
 			found = true
 		}
+		b.WriteString(sep)
 	}
 	if !found {
-		return raw, false
+		return orig, false
 	}
-	return strings.Join(parts, "&"), true
+	return b.String(), true
 }
 
-// secretParam reports whether a query parameter name looks like it holds a
-// credential.
-func secretParam(name string) bool {
-	n := strings.ToLower(name)
-	for _, s := range []string{"key", "token", "secret", "passw", "signature", "auth", "session"} {
-		if strings.Contains(n, s) {
-			return true
-		}
-	}
-	return n == "sig"
+// harmlessParams are the query parameter names, lower-cased, whose values
+// are shown in exported URLs: the native API's filters and paging, and
+// the legacy protocol's non-secret parameters. Every other value is masked.
+var harmlessParams = map[string]bool{
+	"action": true, "status": true, "limit": true, "cursor": true, "page": true,
+	"countryiso": true, "servicecode": true, "country": true, "service": true,
+	"operator": true, "id": true, "lang": true, "format": true,
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 )
 
@@ -117,8 +118,9 @@ func fail(c Code) *Error { return &Error{Code: c} }
 // early_cancel EARLY_CANCEL_DENIED; 422 unknown_service BAD_SERVICE,
 // unknown_country BAD_COUNTRY, price_above_max WRONG_MAX_PRICE:<min> (or
 // NO_NUMBERS when the minimum is unknown); 429 RATE_LIMITED with its wait;
-// everything else, 5xx, transport failures, unreadable answers and deadlines
-// included, ERROR_SQL. known is false when err matched no row of the table
+// everything else, 5xx, transport failures, unreadable answers, deadlines
+// and an ID map that cannot be reached (idmap.ErrUnavailable) included,
+// ERROR_SQL. known is false when err matched no row of the table
 // (the caller logs those once). A *Error passes through unchanged.
 func Classify(err error) (e *Error, known bool) {
 	var le *Error
@@ -130,7 +132,8 @@ func Classify(err error) (e *Error, known bool) {
 		return classifyAPI(api, err)
 	}
 	var te *upstream.TransportError
-	if errors.As(err, &te) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	if errors.As(err, &te) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, idmap.ErrUnavailable) {
 		return &Error{Code: ErrorSQL, Err: err}, true
 	}
 	return &Error{Code: ErrorSQL, Err: err}, false

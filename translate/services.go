@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/smsbulk/smsbulk-shim/countries"
 )
 
 //go:embed services.csv
@@ -71,12 +73,16 @@ func BuiltinServices() *Services {
 
 const maxServiceLen = 16
 
-// Code normalises a service parameter: trimmed, lower-cased, a known full
-// name mapped to its code. Anything that cannot be a code (empty, longer
+// Code normalises a service parameter: trimmed, folded as country names
+// are (countries.Fold: NFKC, format characters dropped), lower-cased, a
+// known full name mapped to its code. Anything that cannot be a code (empty, longer
 // than 16, characters other than a-z, 0-9 and "_") is BAD_SERVICE.
 func (s *Services) Code(param string) (string, error) {
-	p := strings.ToLower(strings.TrimSpace(param))
+	p := strings.TrimSpace(param)
 	if p == "" || len(p) > 64 {
+		return "", fail(BadService)
+	}
+	if p = strings.ToLower(strings.TrimSpace(countries.Fold(p))); p == "" {
 		return "", fail(BadService)
 	}
 	if c, ok := s.alias[foldName(p)]; ok {

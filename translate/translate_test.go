@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/translate"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 )
@@ -319,6 +320,7 @@ func TestClassify(t *testing.T) {
 		{"transport", &upstream.TransportError{Op: "get", Err: errors.New("reset")}, "ERROR_SQL", true, 0},
 		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), "ERROR_SQL", true, 0},
 		{"bad answer", fmt.Errorf("x: %w", translate.ErrBadAnswer), "ERROR_SQL", false, 0},
+		{"store unavailable", fmt.Errorf("journaling purchase: reserving: %w: %w", idmap.ErrUnavailable, errors.New("disk I/O error")), "ERROR_SQL", true, 0},
 		{"legacy passes", fmt.Errorf("x: %w", &translate.Error{Code: translate.BadCountry}), "BAD_COUNTRY", true, 0},
 		{"unknown", errors.New("boom"), "ERROR_SQL", false, 0},
 	}

@@ -236,3 +236,18 @@ func outcomeOf(err, parentErr error, catalog bool) outcome {
 	}
 	return neutral // a request that could not be built was never sent
 }
+
+// WithOwnBreaker returns a Client that calls the backend as c does (base
+// URL, transport, timeouts, retries, idempotency keys) but with a circuit
+// breaker of its own, of c's threshold and cooldown, starting closed: its
+// failures neither open c's breaker nor are refused by it. Background work
+// such as the reconciler uses one, so that its timeouts on a degraded
+// backend do not fail live requests. c's breaker stays the one source of
+// "is the backend up?". With the breaker off, the copy has none either.
+func (c *Client) WithOwnBreaker() *Client {
+	d := *c
+	if c.breaker != nil {
+		d.breaker = newBreaker(c.breaker.threshold, c.breaker.cooldown, c.now)
+	}
+	return &d
+}

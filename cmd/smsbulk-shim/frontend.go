@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/smsbulk/smsbulk-shim/config"
 )
 
@@ -46,6 +48,11 @@ func listen(log *slog.Logger, cfg config.Config, h http.Handler, health *health,
 	var err error
 	if f.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	if cfg.MaxConns > 0 {
+		// SHIM_MAX_CONNS: past the cap, connections wait in the kernel's
+		// backlog until one closes, instead of each costing memory here.
+		f.ln = netutil.LimitListener(f.ln, cfg.MaxConns)
 	}
 	if f.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 		f.ln.Close()

@@ -78,7 +78,11 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	if err != nil {
 		return err
 	}
-	bg := startBackground(ctx, log, srv, st.ids, be.client, backgroundOptions(cfg, be.probeKey, log))
+	bgOpts := backgroundOptions(cfg, be.probeKey, log)
+	// The reconciler's replays have a breaker of their own: they neither
+	// open the live one nor are refused by it.
+	bgOpts.reconcile.API = be.client.WithOwnBreaker()
+	bg := startBackground(ctx, log, srv, st.ids, be.client, bgOpts)
 	defer bg.stop() // before the store and the telemetry close
 	fe, err := listen(log, cfg, srv, newAdmin(cfg, st, srv, be), tel.MetricsHandler)
 	if err != nil {

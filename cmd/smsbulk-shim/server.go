@@ -55,6 +55,10 @@ func newServer(log *slog.Logger, cfg config.Config, be *backend, st *store, tel 
 		Propagator:      tel.Propagator,
 		IDMapCache:      st.ids,
 		Gauges:          gauges,
+
+		PassthroughTimeout:       cfg.PassthroughTimeout,
+		PassthroughMaxConcurrent: cfg.PassthroughMaxConcurrent,
+		TrustedProxies:           cfg.TrustedProxies,
 	})
 }
 

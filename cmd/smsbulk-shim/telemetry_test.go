@@ -302,8 +302,9 @@ func TestTelemetryExportsOverOTLP(t *testing.T) {
 	if got := legacy(with("action", "getNumber", "service", "tg", "country", "0"), ""); got != "ERROR_SQL" {
 		t.Errorf("getNumber with a failing backend = %q", got)
 	}
-	// A pass-through request with the key in its query string.
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+p.Addr+"/api/v1/wallet/balance?api_key="+telE2EKey+"&x=1", nil)
+	// A pass-through request with a secret in its query string (one with
+	// api_key is answered locally and never forwarded).
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+p.Addr+"/api/v1/wallet/balance?token="+telE2EKey+"&x=1", nil)
 	req.Header.Set("X-Api-Key", telE2EKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -389,7 +390,7 @@ func TestTelemetryExportsOverOTLP(t *testing.T) {
 		t.Fatal("no passthrough span")
 	}
 	ptClient, ok := find("HTTP GET", hex.EncodeToString(pt.GetSpanId()))
-	if full := kvMap(ptClient.GetAttributes())["url.full"]; !ok || !strings.HasSuffix(full, "/api/v1/wallet/balance?api_key=REDACTED&x=1") {
+	if full := kvMap(ptClient.GetAttributes())["url.full"]; !ok || !strings.HasSuffix(full, "/api/v1/wallet/balance?token=REDACTED&x=REDACTED") {
 		t.Errorf("pass-through client span url.full %q, want the key masked", full)
 	}
 
