@@ -161,7 +161,8 @@ var zeroTraceID = trace.TraceID{}.String()
 
 // accessLine logs one line for a legacy request: what was asked and
 // answered, by whom (the owner's short hash; never the key, and never the
-// URL, whose query holds it) and from where (r.RemoteAddr).
+// URL, whose query holds it) and from where (the client address, behind
+// Options.TrustedProxies).
 func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.TraceID, rec *record, d time.Duration) {
 	if !s.log.Enabled(ctx, slog.LevelInfo) {
 		return
@@ -179,7 +180,7 @@ func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.EscapedPath()),
 		slog.Int("status", rec.status),
-		slog.String("client", r.RemoteAddr),
+		slog.String("client", s.client(r)),
 		slog.String("owner", ShortOwner(rec.owner)),
 		slog.Int64("legacy_id", rec.legacyID),
 	}
@@ -188,6 +189,15 @@ func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.
 		n--
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "legacy request", attrs[:n]...)
+}
+
+// client is the client address of the access line: ClientAddr with the
+// trusted proxies, or RemoteAddr as it is when that is not an address.
+func (s *Server) client(r *http.Request) string {
+	if a := s.clientAddr(r); a.IsValid() {
+		return a.String()
+	}
+	return r.RemoteAddr
 }
 
 // attributes are the span attributes the record holds.
