@@ -178,7 +178,7 @@ func (r *Reconciler) settle(ctx context.Context, p idmap.Pending) bool {
 		log.LogAttrs(ctx, slog.LevelWarn, "replaying pending purchase failed; will retry", slog.String("err", err.Error()))
 		return false
 	}
-	if refunded(act.Status) {
+	if act.Status.Refunded() {
 		// Already refunded (an earlier compensation, or the backend's expiry).
 		return r.void(ctx, log, p)
 	}
@@ -200,7 +200,7 @@ func (r *Reconciler) settle(ctx context.Context, p idmap.Pending) bool {
 				slog.String("native_id", act.ID), slog.String("err", gerr.Error()))
 			return false
 		}
-		if refunded(now.Status) {
+		if now.Status.Refunded() {
 			// An earlier compensation or another replica refunded it.
 			log.LogAttrs(ctx, slog.LevelInfo, "unanswered purchase already refunded",
 				slog.String("native_id", act.ID), slog.String("status", string(now.Status)))
@@ -217,16 +217,6 @@ func (r *Reconciler) settle(ctx context.Context, p idmap.Pending) bool {
 		return false
 	}
 	return r.void(ctx, log, p)
-}
-
-// refunded reports whether an activation in status st has given its money
-// back.
-func refunded(st upstream.Status) bool {
-	switch st {
-	case upstream.StatusCancelled, upstream.StatusExpired, upstream.StatusRefunded:
-		return true
-	}
-	return false
 }
 
 func (r *Reconciler) void(ctx context.Context, log *slog.Logger, p idmap.Pending) bool {

@@ -98,11 +98,6 @@ func NumberV2Body(n NumberV2, a upstream.Activation) ([]byte, error) {
 	})
 }
 
-// ended reports whether an activation is over without a code to show.
-func ended(st upstream.Status) bool {
-	return st == upstream.StatusCancelled || st == upstream.StatusExpired || st == upstream.StatusRefunded
-}
-
 // StatusV2Body is getStatusV2's answer: {"verificationType":0,"sms":
 // {"code":"123456","text":"..."},"call":null} once a code came (sms is
 // null while waiting, and after setStatus 3 until the next code), and the
@@ -113,7 +108,7 @@ func StatusV2Body(a upstream.Activation) ([]byte, error) {
 		return nil, err // an unknown status
 	}
 	code := smsCode(a.SMSCode)
-	if ended(a.Status) && code == "" {
+	if a.Status.Refunded() && code == "" {
 		return []byte("STATUS_CANCEL"), nil
 	}
 	type sms struct {

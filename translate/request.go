@@ -261,7 +261,7 @@ func (op SetOp) String() string {
 func (op SetOp) Reached(st upstream.Status) bool {
 	switch op {
 	case OpCancel:
-		return st == upstream.StatusCancelled || st == upstream.StatusExpired || st == upstream.StatusRefunded
+		return st.Refunded()
 	case OpComplete:
 		return st == upstream.StatusCompleted
 	case OpRetry:

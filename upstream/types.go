@@ -81,6 +81,12 @@ const (
 	StatusRefunded     Status = "REFUNDED"
 )
 
+// Refunded reports whether an activation in status s has ended and given
+// its money back: CANCELLED, EXPIRED or REFUNDED.
+func (s Status) Refunded() bool {
+	return s == StatusCancelled || s == StatusExpired || s == StatusRefunded
+}
+
 // Balance is the answer of GET /wallet/balance.
 type Balance struct {
 	Balance  Decimal `json:"balance"`
