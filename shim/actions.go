@@ -261,7 +261,7 @@ func (s *Server) compensate(ctx context.Context, key, owner string, legacyID int
 		return
 	}
 	s.tel.compensation(ctx, true)
-	s.log.LogAttrs(ctx, slog.LevelWarn, "purchase refunded: it could not be stored",
+	s.log.LogAttrs(ctx, slog.LevelWarn, "purchase refunded: it could not be answered",
 		slog.Int64("legacy_id", legacyID), slog.String("native_id", nativeID), slog.String("owner", ShortOwner(owner)),
 		slog.String("cause", cause.Error()))
 	s.release(ctx, legacyID)
