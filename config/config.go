@@ -44,6 +44,7 @@ type Config struct {
 
 	IDMapDSN       string        `env:"IDMAP_DSN" envDefault:"./data/idmap.db" help:"ID map store: a file path or sqlite:PATH (embedded SQLite), or postgres://... (shared by replicas)"`
 	IDMapRetention time.Duration `env:"IDMAP_RETENTION" envDefault:"720h" help:"age after which ID map rows are deleted in the background"`
+	RequestIDTTL   time.Duration `env:"REQUEST_ID_TTL" envDefault:"24h" help:"how long a getNumber/getNumberV2 requestId names its purchase: a retry with the same key and requestId within it gets that purchase, never a second one; at most SHIM_IDMAP_RETENTION"`
 	IDMapCacheSize int           `env:"IDMAP_CACHE_SIZE" envDefault:"100000" help:"entries of the LRU in front of ID map lookups"`
 	StoreTimeout   time.Duration `env:"STORE_TIMEOUT" envDefault:"2s" help:"deadline of each ID map store call"`
 
@@ -166,7 +167,7 @@ func (c Config) problems(sandbox bool) problems {
 		field string
 		d     time.Duration
 	}{
-		{"IDMapRetention", c.IDMapRetention}, {"StoreTimeout", c.StoreTimeout},
+		{"IDMapRetention", c.IDMapRetention}, {"StoreTimeout", c.StoreTimeout}, {"RequestIDTTL", c.RequestIDTTL},
 		{"CatalogTTL", c.CatalogTTL}, {"CatalogStaleFor", c.CatalogStaleFor},
 		{"CatalogWarmEvery", c.CatalogWarmEvery}, {"ReadyCatalogMaxAge", c.ReadyCatalogMaxAge},
 		{"RequestTimeout", c.RequestTimeout}, {"UpstreamTimeout", c.UpstreamTimeout},
@@ -192,6 +193,9 @@ func (c Config) problems(sandbox bool) problems {
 	}
 	if c.MaxConns < 0 {
 		ps.add("MaxConns", "%sMAX_CONNS must not be negative (0 is no cap)", Prefix)
+	}
+	if c.IDMapRetention > 0 && c.RequestIDTTL > c.IDMapRetention {
+		ps.add("RequestIDTTL", "%sREQUEST_ID_TTL (%v) must not exceed %sIDMAP_RETENTION (%v), or a retry could buy again once its purchase's row is deleted", Prefix, c.RequestIDTTL, Prefix, c.IDMapRetention)
 	}
 	if c.ReconcileAfter <= c.RequestTimeout {
 		ps.add("ReconcileAfter", "%sRECONCILE_AFTER (%v) must exceed %sREQUEST_TIMEOUT (%v), or purchases still in flight get refunded", Prefix, c.ReconcileAfter, Prefix, c.RequestTimeout)

@@ -281,3 +281,27 @@ func TestCatalogTimes(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateRequestIDTTL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  []string
+		want string // "" when valid
+	}{
+		{nil, ""},
+		{[]string{"SHIM_REQUEST_ID_TTL=720h"}, ""},
+		{[]string{"SHIM_REQUEST_ID_TTL=721h"}, "SHIM_REQUEST_ID_TTL (721h0m0s) must not exceed SHIM_IDMAP_RETENTION"},
+		{[]string{"SHIM_REQUEST_ID_TTL=0s"}, "SHIM_REQUEST_ID_TTL must be positive"},
+	} {
+		c, err := config.Load(tc.env, true)
+		if tc.want == "" {
+			if err != nil || c.RequestIDTTL <= 0 {
+				t.Errorf("%v: %v, TTL %v; want valid", tc.env, err, c.RequestIDTTL)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v; want %q", tc.env, err, tc.want)
+		}
+	}
+}

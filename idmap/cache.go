@@ -84,6 +84,17 @@ func (c *Cached) Release(ctx context.Context, legacyID int64) error {
 	return c.s.Release(ctx, legacyID)
 }
 
+// ReserveRequest implements Store by passing through; the cache holds
+// active rows only, found by Lookup.
+func (c *Cached) ReserveRequest(ctx context.Context, r Reservation, k RequestKey) (Claim, error) {
+	return c.s.ReserveRequest(ctx, r, k)
+}
+
+// DeleteRequestsBefore implements Store by passing through.
+func (c *Cached) DeleteRequestsBefore(ctx context.Context, before time.Time, limit int) (int64, error) {
+	return c.s.DeleteRequestsBefore(ctx, before, limit)
+}
+
 // Stale implements Store by passing through.
 func (c *Cached) Stale(ctx context.Context, before time.Time, lease time.Duration, limit int) ([]Pending, error) {
 	return c.s.Stale(ctx, before, lease, limit)

@@ -369,3 +369,119 @@ func (s *Postgres) Close() error {
 	s.pool.Close()
 	return nil
 }
+
+// ReserveRequest implements Store in one transaction that locks the
+// binding (SELECT ... FOR UPDATE), so that retries on several replicas
+// decide one at a time; two first requests racing to bind are settled by
+// the primary key, and the loser starts again and finds the winner's row.
+func (s *Postgres) ReserveRequest(ctx context.Context, r Reservation, k RequestKey) (Claim, error) {
+	if err := checkRequest(r, k); err != nil {
+		return Claim{}, err
+	}
+	const what = "reserving a request id"
+	octx, cancel := s.call.ctx(ctx)
+	defer cancel()
+	for {
+		c, raced, err := s.reserveRequest(octx, r, k)
+		if err != nil {
+			return Claim{}, s.call.fail(ctx, what, err)
+		}
+		if !raced {
+			return c, nil
+		}
+	}
+}
+
+// reserveRequest is one attempt of ReserveRequest; raced reports that
+// another transaction bound the request ID first.
+func (s *Postgres) reserveRequest(ctx context.Context, r Reservation, k RequestKey) (c Claim, raced bool, err error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return Claim{}, false, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	now := s.call.now().UTC()
+	var b boundRow
+	var state, nativeID, idemKey *string
+	var claimed *time.Time
+	err = tx.QueryRow(ctx, `SELECT r.params, r.legacy_id, r.created_at, m.state, m.native_id, m.idem_key, m.claimed_until
+		FROM request_ids r LEFT JOIN id_map m ON m.legacy_id = r.legacy_id
+		WHERE r.owner = $1 AND r.request_id = $2
+		FOR UPDATE OF r`, r.Owner, k.ID).
+		Scan(&b.params, &b.legacyID, &b.createdAt, &state, &nativeID, &idemKey, &claimed)
+	found := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return Claim{}, false, err
+	}
+	if state != nil {
+		b.state = *state
+	}
+	if nativeID != nil {
+		b.nativeID = *nativeID
+	}
+	if idemKey != nil {
+		b.idemKey = *idemKey
+	}
+	if claimed != nil {
+		b.claimedUntil = claimed.UTC()
+	}
+	c, err = decide(found, b, k, now)
+	if err != nil {
+		return Claim{}, false, err
+	}
+	until := now.Add(k.Lease)
+	switch c.Kind {
+	case ClaimActive, ClaimBusy:
+		return c, false, nil
+	case ClaimTaken:
+		// The binding's lock does not hold off the Reconciler, which claims
+		// id_map rows directly: take the row only if its claim is still free.
+		tag, err := tx.Exec(ctx, `UPDATE id_map SET claimed_until = $1, attempts = attempts + 1, updated_at = $2
+			WHERE legacy_id = $3 AND state = 'pending' AND (claimed_until IS NULL OR claimed_until <= $2)`,
+			until, now, c.LegacyID)
+		if err != nil {
+			return Claim{}, false, err
+		}
+		if tag.RowsAffected() == 0 {
+			return Claim{Kind: ClaimBusy, LegacyID: c.LegacyID, ClaimedUntil: until}, false, nil
+		}
+	case ClaimNew:
+		if err := tx.QueryRow(ctx, `INSERT INTO id_map (owner, idem_key, state, intent, created_at, updated_at, claimed_until)
+			VALUES ($1, $2, 'pending', $3, $4, $4, $5) RETURNING legacy_id`,
+			r.Owner, r.IdemKey, r.Intent, now, until).Scan(&c.LegacyID); err != nil {
+			return Claim{}, false, err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO request_ids (owner, request_id, params, legacy_id, created_at)
+			VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (owner, request_id) DO UPDATE SET params = EXCLUDED.params, legacy_id = EXCLUDED.legacy_id, created_at = EXCLUDED.created_at
+			WHERE $6`, r.Owner, k.ID, k.Params, c.LegacyID, now, found)
+		if err != nil {
+			return Claim{}, false, err
+		}
+		if tag.RowsAffected() == 0 {
+			// Another transaction bound it after our read found nothing.
+			return Claim{}, true, nil
+		}
+		c.IdemKey = r.IdemKey
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Claim{}, false, err
+	}
+	return c, false, nil
+}
+
+// DeleteRequestsBefore implements Store.
+func (s *Postgres) DeleteRequestsBefore(ctx context.Context, before time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("deleting old request ids: limit %d is not positive", limit)
+	}
+	octx, cancel := s.call.ctx(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(octx, `DELETE FROM request_ids WHERE (owner, request_id) IN (
+		SELECT owner, request_id FROM request_ids WHERE created_at < $1 ORDER BY created_at LIMIT $2
+		FOR UPDATE SKIP LOCKED)`, before.UTC(), limit)
+	if err != nil {
+		return 0, s.call.fail(ctx, "deleting old request ids", err)
+	}
+	return tag.RowsAffected(), nil
+}

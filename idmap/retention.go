@@ -11,6 +11,10 @@ type RetentionOptions struct {
 	// MaxAge is how long active and void rows are kept after Reserve.
 	// Default 30 days. Keep it longer than any activation can live.
 	MaxAge time.Duration
+	// RequestMaxAge is how long request ID bindings are kept
+	// (SHIM_REQUEST_ID_TTL): older ones are ignored by ReserveRequest and
+	// deleted here. Default 24h.
+	RequestMaxAge time.Duration
 	// Every is the time between passes. Default 1h. The first pass runs at
 	// once.
 	Every time.Duration
@@ -31,6 +35,9 @@ func (o RetentionOptions) withDefaults() RetentionOptions {
 	if o.MaxAge <= 0 {
 		o.MaxAge = 30 * 24 * time.Hour
 	}
+	if o.RequestMaxAge <= 0 {
+		o.RequestMaxAge = 24 * time.Hour
+	}
 	if o.Every <= 0 {
 		o.Every = time.Hour
 	}
@@ -46,8 +53,8 @@ func (o RetentionOptions) withDefaults() RetentionOptions {
 	return o
 }
 
-// RunRetention deletes active and void rows older than MaxAge from s, in
-// batches, once at start and then every Every, until ctx is done. It never
+// RunRetention deletes active and void rows older than MaxAge, and request
+// ID bindings older than RequestMaxAge, from s, in batches, once at start and then every Every, until ctx is done. It never
 // deletes pending rows. A failed pass is logged and retried at the next one.
 // Run it in its own goroutine; it returns when ctx is done.
 func RunRetention(ctx context.Context, s Store, opt RetentionOptions) {
@@ -55,7 +62,8 @@ func RunRetention(ctx context.Context, s Store, opt RetentionOptions) {
 	tick := time.NewTicker(opt.Every)
 	defer tick.Stop()
 	for {
-		retentionPass(ctx, s, opt)
+		retentionPass(ctx, "id map retention", opt.Now().Add(-opt.MaxAge), s.DeleteBefore, opt)
+		retentionPass(ctx, "request id retention", opt.Now().Add(-opt.RequestMaxAge), s.DeleteRequestsBefore, opt)
 		select {
 		case <-ctx.Done():
 			return
@@ -64,16 +72,18 @@ func RunRetention(ctx context.Context, s Store, opt RetentionOptions) {
 	}
 }
 
-// retentionPass deletes batches until one comes back short, then logs.
-func retentionPass(ctx context.Context, s Store, opt RetentionOptions) {
-	before := opt.Now().Add(-opt.MaxAge)
+// retentionPass deletes batches of what del deletes until one comes back
+// short, then logs under msg.
+func retentionPass(ctx context.Context, msg string, before time.Time,
+	del func(context.Context, time.Time, int) (int64, error), opt RetentionOptions,
+) {
 	var total int64
 	for {
-		n, err := s.DeleteBefore(ctx, before, opt.Batch)
+		n, err := del(ctx, before, opt.Batch)
 		total += n
 		if err != nil {
 			if ctx.Err() == nil {
-				opt.Logger.Error("id map retention", "deleted", total, "err", err)
+				opt.Logger.Error(msg, "deleted", total, "err", err)
 			}
 			return
 		}
@@ -91,6 +101,6 @@ func retentionPass(ctx context.Context, s Store, opt RetentionOptions) {
 		}
 	}
 	if total > 0 {
-		opt.Logger.Info("id map retention", "deleted", total, "before", before)
+		opt.Logger.Info(msg, "deleted", total, "before", before)
 	}
 }

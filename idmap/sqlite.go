@@ -463,3 +463,89 @@ func (s *SQLite) Close() error {
 	}
 	return nil
 }
+
+// ReserveRequest implements Store in one BEGIN IMMEDIATE transaction, which
+// holds off every other writer of the file while it reads and decides.
+func (s *SQLite) ReserveRequest(ctx context.Context, r Reservation, k RequestKey) (Claim, error) {
+	if err := checkRequest(r, k); err != nil {
+		return Claim{}, err
+	}
+	const what = "reserving a request id"
+	octx, cancel := s.call.ctx(ctx)
+	defer cancel()
+	now := s.call.now().UTC()
+	tx, err := s.w.BeginTx(octx, nil)
+	if err != nil {
+		return Claim{}, s.call.fail(ctx, what, err)
+	}
+	defer tx.Rollback()
+	var b boundRow
+	var created int64
+	var state, nativeID, idemKey sql.NullString
+	var claimed sql.NullInt64
+	err = tx.QueryRowContext(octx, `SELECT r.params, r.legacy_id, r.created_at, m.state, m.native_id, m.idem_key, m.claimed_until
+		FROM request_ids r LEFT JOIN id_map m ON m.legacy_id = r.legacy_id
+		WHERE r.owner = ? AND r.request_id = ?`, r.Owner, k.ID).
+		Scan(&b.params, &b.legacyID, &created, &state, &nativeID, &idemKey, &claimed)
+	found := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Claim{}, s.call.fail(ctx, what, err)
+	}
+	b.createdAt = time.UnixMicro(created).UTC()
+	b.state, b.nativeID, b.idemKey = state.String, nativeID.String, idemKey.String
+	if claimed.Valid {
+		b.claimedUntil = time.UnixMicro(claimed.Int64).UTC()
+	}
+	c, err := decide(found, b, k, now)
+	if err != nil {
+		return Claim{}, err
+	}
+	until := now.Add(k.Lease).UnixMicro()
+	switch c.Kind {
+	case ClaimActive, ClaimBusy:
+		return c, nil
+	case ClaimTaken:
+		if _, err := tx.ExecContext(octx, `UPDATE id_map SET claimed_until = ?, attempts = attempts + 1, updated_at = ?
+			WHERE legacy_id = ?`, until, now.UnixMicro(), c.LegacyID); err != nil {
+			return Claim{}, s.call.fail(ctx, what, err)
+		}
+	case ClaimNew:
+		err := tx.QueryRowContext(octx, `INSERT INTO id_map (owner, idem_key, state, intent, created_at, updated_at, claimed_until)
+			VALUES (?, ?, 'pending', ?, ?, ?, ?) RETURNING legacy_id`,
+			r.Owner, r.IdemKey, blob(r.Intent), now.UnixMicro(), now.UnixMicro(), until).Scan(&c.LegacyID)
+		if err != nil {
+			return Claim{}, s.call.fail(ctx, what, err)
+		}
+		if _, err := tx.ExecContext(octx, `INSERT INTO request_ids (owner, request_id, params, legacy_id, created_at)
+			VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (owner, request_id) DO UPDATE SET params = excluded.params, legacy_id = excluded.legacy_id, created_at = excluded.created_at`,
+			r.Owner, k.ID, k.Params, c.LegacyID, now.UnixMicro()); err != nil {
+			return Claim{}, s.call.fail(ctx, what, err)
+		}
+		c.IdemKey = r.IdemKey
+	}
+	if err := tx.Commit(); err != nil {
+		return Claim{}, s.call.fail(ctx, what, err)
+	}
+	return c, nil
+}
+
+// DeleteRequestsBefore implements Store.
+func (s *SQLite) DeleteRequestsBefore(ctx context.Context, before time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("deleting old request ids: limit %d is not positive", limit)
+	}
+	octx, cancel := s.call.ctx(ctx)
+	defer cancel()
+	res, err := s.w.ExecContext(octx, `DELETE FROM request_ids WHERE (owner, request_id) IN (
+		SELECT owner, request_id FROM request_ids WHERE created_at < ? ORDER BY created_at LIMIT ?)`,
+		before.UTC().UnixMicro(), limit)
+	if err != nil {
+		return 0, s.call.fail(ctx, "deleting old request ids", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, s.call.fail(ctx, "deleting old request ids", err)
+	}
+	return n, nil
+}

@@ -49,6 +49,19 @@ type Store interface {
 	// before, oldest first, and returns how many it deleted. It never deletes
 	// pending rows. limit must be positive; callers loop in small batches.
 	DeleteBefore(ctx context.Context, before time.Time, limit int) (int64, error)
+	// ReserveRequest is Reserve for a purchase bound to a request ID, in one
+	// atomic step on the binding (owner, k.ID): with no live binding (none,
+	// older than k.Since, or bound to a void or deleted row) it reserves a
+	// pending row claimed for k.Lease and binds it (ClaimNew); a binding
+	// with other k.Params is ErrRequestConflict; otherwise it reports the
+	// bound row (ClaimActive, ClaimBusy) or, when the row is pending and its
+	// claim has ended, claims it for k.Lease (ClaimTaken). Two callers never
+	// both get ClaimNew or ClaimTaken for one row at once, on any replica.
+	ReserveRequest(ctx context.Context, r Reservation, k RequestKey) (Claim, error)
+	// DeleteRequestsBefore deletes up to limit request bindings created
+	// before before, oldest first, and returns how many it deleted. It
+	// never touches id_map rows. limit must be positive.
+	DeleteRequestsBefore(ctx context.Context, before time.Time, limit int) (int64, error)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's connections. Calls after Close fail.

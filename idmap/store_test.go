@@ -85,6 +85,7 @@ func ids(ps []Pending) []int64 {
 
 // testStore is the conformance suite every Store passes.
 func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
+	testRequests(t, fresh)
 	t.Run("ReserveCommitLookup", func(t *testing.T) {
 		t.Parallel()
 		s := fresh(t)(t, Options{})

@@ -57,6 +57,8 @@ type purchase struct {
 	buy     upstream.BuyRequest
 	country countries.Country
 	opts    translate.PurchaseOptions
+	// requestID is the bot's requestId, "" for none.
+	requestID string
 }
 
 // parsePurchase checks a purchase request: everything that needs no native
@@ -78,12 +80,16 @@ func (s *Server) parsePurchase(ctx context.Context, req translate.Request) (purc
 	if err != nil {
 		return purchase{}, err
 	}
+	requestID, err := translate.ParseRequestID(req.RequestID)
+	if err != nil {
+		return purchase{}, err
+	}
 	svc, err := s.service(ctx, req.APIKey, req.Service)
 	if err != nil {
 		return purchase{}, err
 	}
 	buy := upstream.BuyRequest{ServiceCode: svc, CountryISO: c.ISO, MaxPrice: maxPrice, Operator: operator}
-	return purchase{buy: buy, country: c, opts: opts}, nil
+	return purchase{buy: buy, country: c, opts: opts, requestID: requestID}, nil
 }
 
 func (s *Server) getNumber(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
@@ -122,11 +128,15 @@ const excludedTries = 3
 // Once journaled, a purchase is finished detached from the client, within
 // the request's deadline: a client that leaves does not cancel the buy,
 // and a number bought for a client that has left is refunded at once,
-// since nobody can hear its ID.
+// since nobody can hear its ID. A purchase with a requestId is made by
+// purchaseOnce instead.
 func (s *Server) purchase(ctx context.Context, key, owner string, p purchase, render func(int64, upstream.Activation) ([]byte, error)) ([]byte, error) {
 	sealed, err := s.opt.Keys.seal(owner, intent{APIKey: key, Buy: p.buy})
 	if err != nil {
 		return nil, err
+	}
+	if p.requestID != "" {
+		return s.purchaseOnce(ctx, key, owner, p, sealed, render)
 	}
 	rec := recordFrom(ctx)
 	fin, cancel := detached(ctx)
@@ -195,17 +205,18 @@ func (s *Server) buy(ctx, fin context.Context, key, owner string, buy upstream.B
 	return legacyID, act, nil
 }
 
-// refuse refunds a number the bot excluded and voids its row. If the
-// refund fails the row stays pending and the Reconciler refunds it.
-func (s *Server) refuse(ctx context.Context, key string, legacyID int64, nativeID string) {
+// refuse refunds a number the bot excluded and voids its row, and reports
+// whether it did. If the refund fails the row stays pending and the
+// Reconciler refunds it.
+func (s *Server) refuse(ctx context.Context, key string, legacyID int64, nativeID string) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.CompensationTimeout)
 	defer cancel()
 	if _, err := s.api.Cancel(ctx, key, nativeID); err != nil && !errors.Is(err, &upstream.APIError{Code: upstream.CodeInvalidState}) {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "refunding an excluded number failed; the reconciler will retry",
 			slog.Int64("legacy_id", legacyID), slog.String("native_id", nativeID), slog.String("err", err.Error()))
-		return
+		return false
 	}
-	s.release(ctx, legacyID)
+	return s.release(ctx, legacyID)
 }
 
 // checkKey makes sure the backend knows the key before any action but
@@ -234,15 +245,18 @@ func (s *Server) currency(owner string) int {
 	return translate.CurrencyNumber(v.currency)
 }
 
-// release voids a journaled purchase that did not happen. If the store
-// fails, the row stays pending and the Reconciler voids it later.
-func (s *Server) release(ctx context.Context, legacyID int64) {
+// release voids a journaled purchase that did not happen, and reports
+// whether it did. If the store fails, the row stays pending and the
+// Reconciler voids it later.
+func (s *Server) release(ctx context.Context, legacyID int64) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.CompensationTimeout)
 	defer cancel()
 	if err := s.ids.Release(ctx, legacyID); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "releasing unbought purchase failed; the reconciler will retry",
 			slog.Int64("legacy_id", legacyID), slog.String("err", err.Error()))
+		return false
 	}
+	return true
 }
 
 // compensate cancels (refunds) a purchase the shim cannot answer. It runs

@@ -38,7 +38,11 @@ type goldenCase struct {
 	} `json:"request"`
 	// Seed lists native IDs committed to the ID map for the key "K" before
 	// the request, in order: they get legacy IDs 100000001, 100000002, ...
-	Seed   []string         `json:"seed"`
+	Seed []string `json:"seed"`
+	// Then lists the queries of more GET requests sent after the request,
+	// in order, such as a bot's retries; the golden file holds the last
+	// answer. Native lists the exchanges of all of them.
+	Then   []string         `json:"then"`
 	Native []nativeExchange `json:"native"`
 }
 
@@ -198,6 +202,10 @@ func runGolden(t *testing.T, gc goldenCase, profile string) string {
 	}
 	rec := httptest.NewRecorder()
 	r.srv.ServeHTTP(rec, req)
+	for _, q := range gc.Then {
+		rec = httptest.NewRecorder()
+		r.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path+"?"+q, nil))
+	}
 
 	rp.mu.Lock()
 	defer rp.mu.Unlock()

@@ -46,6 +46,7 @@ type IDStore interface {
 	Lookup(ctx context.Context, owner string, legacyID int64) (string, error)
 	LegacyIDs(ctx context.Context, owner string, nativeIDs []string) (map[string]int64, error)
 	Stale(ctx context.Context, before time.Time, lease time.Duration, limit int) ([]idmap.Pending, error)
+	ReserveRequest(ctx context.Context, r idmap.Reservation, k idmap.RequestKey) (idmap.Claim, error)
 }
 
 var (
@@ -73,6 +74,9 @@ type Options struct {
 	CatalogStaleFor time.Duration
 	// RequestTimeout bounds one legacy request. Default 30s.
 	RequestTimeout time.Duration
+	// RequestIDTTL is how long a requestId of getNumber and getNumberV2
+	// names its purchase (SHIM_REQUEST_ID_TTL). Default 24h.
+	RequestIDTTL time.Duration
 	// CompensationTimeout bounds the refund made when a purchase cannot be
 	// stored; it runs even when the client has gone. Default 10s.
 	CompensationTimeout time.Duration
@@ -156,6 +160,9 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 	}
 	if opt.RequestTimeout <= 0 {
 		opt.RequestTimeout = 30 * time.Second
+	}
+	if opt.RequestIDTTL <= 0 {
+		opt.RequestIDTTL = 24 * time.Hour
 	}
 	if opt.CompensationTimeout <= 0 {
 		opt.CompensationTimeout = 10 * time.Second

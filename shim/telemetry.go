@@ -176,7 +176,7 @@ func (t *telemetry) zeroCounters() {
 }
 
 // idmapOps are the operations tracedStore measures.
-var idmapOps = []string{"reserve", "commit", "release", "lookup", "legacy_ids", "stale"}
+var idmapOps = []string{"reserve", "reserve_request", "commit", "release", "lookup", "legacy_ids", "stale"}
 
 // gauges registers the state gauges: the breaker, this replica's
 // purchases in flight, and the store's pending purchases.
@@ -467,6 +467,16 @@ func (s tracedStore) Reserve(ctx context.Context, r idmap.Reservation) (int64, e
 		s.t.inFlightBuys.add(id)
 	}
 	return id, err
+}
+
+// ReserveRequest adds the row to the purchases in flight when this call
+// reserved it or took it over: this replica now settles it.
+func (s tracedStore) ReserveRequest(ctx context.Context, r idmap.Reservation, k idmap.RequestKey) (idmap.Claim, error) {
+	c, err := store(s.t, ctx, "reserve_request", func(ctx context.Context) (idmap.Claim, error) { return s.IDStore.ReserveRequest(ctx, r, k) })
+	if err == nil && (c.Kind == idmap.ClaimNew || c.Kind == idmap.ClaimTaken) {
+		s.t.inFlightBuys.add(c.LegacyID)
+	}
+	return c, err
 }
 
 func (s tracedStore) Commit(ctx context.Context, id int64, nativeID string) error {

@@ -37,6 +37,10 @@ const (
 	// errors: {"status":"error","error":"<code>"}.
 	NoActivations     Code = "NO_ACTIVATIONS"
 	OperatorsNotFound Code = "OPERATORS_NOT_FOUND"
+	// RequestIDConflict is the shim's own code for a requestId used again,
+	// within its window, with other purchase parameters. No client reads it
+	// as a number: it does not start with ACCESS_NUMBER, nor is it JSON.
+	RequestIDConflict Code = "REQUEST_ID_CONFLICT"
 )
 
 // smsbulkStatus is the HTTP status of each code in ProfileSMSBulk, from
@@ -56,6 +60,7 @@ var smsbulkStatus = map[Code]int{
 	NoNumbers:           http.StatusNotFound,
 	NoActivation:        http.StatusNotFound,
 	EarlyCancelDenied:   http.StatusConflict,
+	RequestIDConflict:   http.StatusConflict,
 	RateLimited:         http.StatusTooManyRequests,
 	ErrorSQL:            http.StatusInternalServerError,
 }
@@ -120,7 +125,7 @@ func fail(c Code) *Error { return &Error{Code: c} }
 // NO_NUMBERS when the minimum is unknown); 429 RATE_LIMITED with its wait;
 // everything else, 5xx, transport failures, unreadable answers, deadlines
 // and an ID map that cannot be reached (idmap.ErrUnavailable) included,
-// ERROR_SQL. known is false when err matched no row of the table
+// ERROR_SQL; idmap.ErrRequestConflict REQUEST_ID_CONFLICT. known is false when err matched no row of the table
 // (the caller logs those once). A *Error passes through unchanged.
 func Classify(err error) (e *Error, known bool) {
 	var le *Error
@@ -130,6 +135,9 @@ func Classify(err error) (e *Error, known bool) {
 	var api *upstream.APIError
 	if errors.As(err, &api) {
 		return classifyAPI(api, err)
+	}
+	if errors.Is(err, idmap.ErrRequestConflict) {
+		return &Error{Code: RequestIDConflict, Err: err}, true
 	}
 	var te *upstream.TransportError
 	if errors.As(err, &te) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||

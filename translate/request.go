@@ -91,12 +91,15 @@ type Request struct {
 	// Start and Length page getListOfActiveActivations.
 	Start  string
 	Length string
+	// RequestID is getNumber's and getNumberV2's optional requestId (see
+	// ParseRequestID).
+	RequestID string
 }
 
 // params are the parameter names the shim reads, in Request's field order;
 // everything else (lang, ref, useCashBack, ...) is ignored.
 var params = [...]string{"api_key", "action", "service", "country", "id", "status", "maxPrice", "operator",
-	"phoneException", "forward", "activationType", "verification", "freePrice", "start", "length"}
+	"phoneException", "forward", "activationType", "verification", "freePrice", "start", "length", "requestId"}
 
 // ParseRequest reads a Request from parameter sources in order of
 // precedence (the shim passes the query string first, then the form body).
@@ -128,6 +131,7 @@ func ParseRequest(sources ...url.Values) Request {
 		FreePrice:      got[12],
 		Start:          got[13],
 		Length:         got[14],
+		RequestID:      got[15],
 	}
 }
 

@@ -27,7 +27,7 @@ type work struct {
 func backgroundOptions(cfg config.Config, probeKey string, log *slog.Logger) work {
 	return work{
 		reconcile: shim.ReconcileOptions{After: cfg.ReconcileAfter, Every: cfg.ReconcileEvery},
-		retention: idmap.RetentionOptions{MaxAge: cfg.IDMapRetention, Logger: log},
+		retention: idmap.RetentionOptions{MaxAge: cfg.IDMapRetention, RequestMaxAge: cfg.RequestIDTTL, Logger: log},
 		probeKey:  probeKey,
 		warmEvery: cfg.CatalogWarmEvery,
 	}

@@ -48,6 +48,7 @@ func newServer(log *slog.Logger, cfg config.Config, be *backend, st *store, tel 
 		CatalogTTL:      cfg.CatalogTTL,
 		CatalogStaleFor: cfg.CatalogStaleFor,
 		RequestTimeout:  cfg.RequestTimeout,
+		RequestIDTTL:    cfg.RequestIDTTL,
 		Origin:          passthroughOrigin(cfg.Passthrough, be.origin),
 		ProxyTransport:  tel.WrapTransport(upstream.NewTransport()),
 		TracerProvider:  tel.TracerProvider,
