@@ -53,6 +53,14 @@ type faultRig struct {
 
 func newFaultRig(tb testing.TB, cfg sandbox.Config) *faultRig {
 	tb.Helper()
+	return newFaultRigTimeout(tb, cfg, faultCallTimeout)
+}
+
+// newFaultRigTimeout is newFaultRig with another native call timeout, for
+// tests whose faults need no timeout to fire and that must not turn into
+// timeouts on a loaded machine.
+func newFaultRigTimeout(tb testing.TB, cfg sandbox.Config, callTimeout time.Duration) *faultRig {
+	tb.Helper()
 	r := &faultRig{buy: "getNumber", clock: fakeclock.Offset(), initial: map[string]string{faultKey: "100.00"}, log: &logBuffer{}}
 	cfg.Keys = r.initial
 	// Activations stay WAITING for the whole test, so they can be cancelled
@@ -67,7 +75,7 @@ func newFaultRig(tb testing.TB, cfg sandbox.Config) *faultRig {
 	r.rig = newRig(tb, rigOptions{
 		sandbox: cfg,
 		upstream: upstream.Options{
-			Transport: tr, Timeout: faultCallTimeout, BuyTimeout: faultCallTimeout,
+			Transport: tr, Timeout: callTimeout, BuyTimeout: callTimeout,
 			Retries: 2, Backoff: 5 * time.Millisecond, Now: r.clock.Now,
 		},
 		idmap:  idmap.Options{Now: r.clock.Now},

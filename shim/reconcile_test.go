@@ -73,11 +73,13 @@ func TestReconcileAfterEarlierRefund(t *testing.T) {
 func TestReconcileTwoReplicasSlowBackend(t *testing.T) {
 	t.Parallel()
 	const n = 12
-	r := newFaultRig(t, sandbox.Config{})
+	// Long native timeouts: the slow cancels must be slow, never timed out,
+	// however loaded the machine is.
+	r := newFaultRigTimeout(t, sandbox.Config{}, 10*time.Second)
 	unanswered(t, r, n)
 	r.sb.InjectFault(sandbox.RouteCancel, "latency=100ms", n)
 	opt := shim.ReconcileOptions{After: time.Millisecond, Lease: time.Millisecond, Batch: 4, Concurrency: 2,
-		CallTimeout: time.Second, Now: r.clock.Now}
+		CallTimeout: 10 * time.Second, Now: r.clock.Now}
 	replicas := []*shim.Reconciler{r.srv.NewReconciler(opt), r.with(t, rigOptions{log: r.log, level: slog.LevelDebug}).srv.NewReconciler(opt)}
 	var wg sync.WaitGroup
 	var settled atomic.Int64
