@@ -113,16 +113,18 @@ func (s *Server) readRequest(r *http.Request) (translate.Request, error) {
 	if len(r.URL.RawQuery) > s.opt.Limits.MaxQueryBytes {
 		return translate.Request{}, malformed
 	}
-	sources := []url.Values{translate.ParseParams(r.URL.RawQuery)}
+	var form url.Values
 	if r.Method == http.MethodPost && r.Body != nil {
-		form, err := s.readForm(r)
-		if err != nil {
+		var err error
+		if form, err = s.readForm(r); err != nil {
 			return translate.Request{}, malformed
 		}
-		if form != nil {
-			sources = append(sources, form)
-		}
 	}
+	if form == nil {
+		// The poll's path: the query alone, read without a url.Values.
+		return translate.ParseQuery(r.URL.RawQuery, s.opt.Limits)
+	}
+	sources := []url.Values{translate.ParseParams(r.URL.RawQuery), form}
 	if err := s.opt.Limits.Check(sources...); err != nil {
 		return translate.Request{}, err
 	}
