@@ -44,6 +44,22 @@ type record struct {
 
 type recordKey struct{}
 
+// recordContext carries a request's record: context.WithValue with the
+// record in the same allocation.
+type recordContext struct {
+	context.Context
+	rec record
+}
+
+// Value is the record for recordKey, and the parent's value for any other
+// key.
+func (c *recordContext) Value(key any) any {
+	if _, ok := key.(recordKey); ok {
+		return &c.rec
+	}
+	return c.Context.Value(key)
+}
+
 // recordFrom is the record of the legacy request ctx belongs to, or nil
 // outside one (the Reconciler, background warm-ups). Every method of
 // *record is a no-op on nil.
@@ -103,7 +119,7 @@ func (r *record) setNativeID(id string) {
 // result nobody reads is skipped: no span without a tracer provider, no
 // span attributes on a span that does not record, no measurement without
 // a meter provider.
-func (s *Server) instrument(core http.Handler) http.Handler {
+func (s *Server) instrument(core coreHandler) http.Handler {
 	prop := s.opt.Propagator
 	profile := attrProfile.String(s.opt.Profile.String())
 	fields := slices.Clone(prop.Fields())
@@ -127,16 +143,16 @@ func (s *Server) instrument(core http.Handler) http.Handler {
 				trace.WithAttributes(profile), trace.WithAttributes(httpAttrs(r)...))
 			defer span.End()
 		}
-		rec := &record{action: "unknown"}
-		ctx = context.WithValue(ctx, recordKey{}, rec)
-		ctx, cancel := context.WithTimeout(ctx, s.opt.RequestTimeout)
+		rc := &recordContext{Context: ctx, rec: record{action: "unknown"}}
+		rec := &rc.rec
+		ctx, cancel := context.WithTimeout(rc, s.opt.RequestTimeout)
 		defer cancel()
 		if s.tel.metered {
 			s.tel.inFlight.Add(ctx, 1)
 			defer s.tel.inFlight.Add(ctx, -1)
 		}
 
-		core.ServeHTTP(w, r.WithContext(ctx))
+		core(ctx, w, r)
 
 		if span.IsRecording() {
 			if rec.action != "unknown" {

@@ -38,18 +38,23 @@ func getOrPost(h http.Handler) http.Handler {
 	})
 }
 
+// coreHandler is the protocol core as the instrumentation layer calls it:
+// an http.Handler that is given its context (the request's, with the
+// record and the deadline) instead of reading r.Context(), so that the
+// layer need not copy every request with r.WithContext.
+type coreHandler func(ctx context.Context, w http.ResponseWriter, r *http.Request)
+
 // serveLegacy is the protocol core: it reads the request, checks the key
 // and the action, runs the action and writes the answer, and tells the
 // request's record what it did.
-func (s *Server) serveLegacy() http.Handler {
+func (s *Server) serveLegacy() coreHandler {
 	actions := s.actions()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
+	return func(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 		rec := recordFrom(ctx)
 		body, err := s.answer(ctx, r, rec, actions)
 		code, status := s.write(ctx, w, rec.name(), body, err)
 		rec.setResult(code, status, err)
-	})
+	}
 }
 
 // answer runs the action a request asks for.
