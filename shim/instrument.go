@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -210,10 +211,31 @@ func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.
 // client is the client address of the access line: ClientAddr with the
 // trusted proxies, or RemoteAddr as it is when that is not an address.
 func (s *Server) client(r *http.Request) string {
-	if a := s.clientAddr(r); a.IsValid() {
-		return a.String()
+	a := s.clientAddr(r)
+	if !a.IsValid() {
+		return r.RemoteAddr
 	}
-	return r.RemoteAddr
+	// Most often the client is the peer, written in RemoteAddr as String
+	// would write it: that substring costs no allocation.
+	var buf [64]byte
+	if host := peerHost(r.RemoteAddr); host == string(a.AppendTo(buf[:0])) {
+		return host
+	}
+	return a.String()
+}
+
+// peerHost is the address part of a RemoteAddr "host:port" or
+// "[host]:port".
+func peerHost(remote string) string {
+	i := strings.LastIndexByte(remote, ':')
+	if i < 0 {
+		return ""
+	}
+	host := remote[:i]
+	if len(host) >= 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	return host
 }
 
 // attributes are the span attributes the record holds.

@@ -201,12 +201,30 @@ func (s *Server) write(ctx context.Context, w http.ResponseWriter, action string
 	} else {
 		h["Content-Type"] = contentText
 	}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Content-Length"] = contentLength(len(body))
 	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 	return resultCode(body), status
 }
+
+// contentLength is the Content-Length header value of n bytes: a shared,
+// read-only slice for the short answers of polls, a new one otherwise.
+func contentLength(n int) []string {
+	if n < len(shortLengths) {
+		return shortLengths[n]
+	}
+	return []string{strconv.Itoa(n)}
+}
+
+// shortLengths are the Content-Length values of answers shorter than 256
+// bytes.
+var shortLengths = func() (l [256][]string) {
+	for n := range l {
+		l[n] = []string{strconv.Itoa(n)}
+	}
+	return l
+}()
 
 var (
 	contentJSON = []string{"application/json"}
