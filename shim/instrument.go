@@ -169,7 +169,7 @@ func (s *Server) instrument(core coreHandler) http.Handler {
 			s.tel.requests.Add(ctx, 1, s.tel.attrSets.get(attrAction, rec.action, attrCode, rec.code))
 			s.tel.duration.Record(ctx, d.Seconds(), s.tel.attrSets.get(attrAction, rec.action, "", ""))
 		}
-		s.accessLine(ctx, r, span.SpanContext().TraceID(), rec, d)
+		s.accessLine(ctx, r, span.SpanContext().TraceID(), rec, start.Add(d), d)
 	})
 }
 
@@ -179,9 +179,12 @@ var zeroTraceID = trace.TraceID{}.String()
 // accessLine logs one line for a legacy request: what was asked and
 // answered, by whom (the owner's short hash; never the key, and never the
 // URL, whose query holds it) and from where (the client address, behind
-// Options.TrustedProxies).
-func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.TraceID, rec *record, d time.Duration) {
-	if !s.log.Enabled(ctx, slog.LevelInfo) {
+// Options.TrustedProxies), at the time end. It goes to the logger's
+// handler straight away, without the source position that Logger would
+// look up on the stack for every poll (it would always be this function).
+func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.TraceID, rec *record, end time.Time, d time.Duration) {
+	h := s.log.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
 	tid := zeroTraceID
@@ -205,7 +208,9 @@ func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.
 	if rec.legacyID == 0 {
 		n--
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "legacy request", attrs[:n]...)
+	line := slog.NewRecord(end, slog.LevelInfo, "legacy request", 0)
+	line.AddAttrs(attrs[:n]...)
+	_ = h.Handle(ctx, line)
 }
 
 // client is the client address of the access line: ClientAddr with the
