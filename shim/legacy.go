@@ -114,15 +114,14 @@ func (s *Server) actions() map[translate.Action]action {
 // form body (urlencoded or multipart) on POST, within s.opt.Limits. A
 // request over a limit is BAD_ACTION.
 func (s *Server) readRequest(r *http.Request) (translate.Request, error) {
-	malformed := &translate.Error{Code: translate.BadAction}
 	if len(r.URL.RawQuery) > s.opt.Limits.MaxQueryBytes {
-		return translate.Request{}, malformed
+		return translate.Request{}, &translate.Error{Code: translate.BadAction}
 	}
 	var form url.Values
 	if r.Method == http.MethodPost && r.Body != nil {
 		var err error
 		if form, err = s.readForm(r); err != nil {
-			return translate.Request{}, malformed
+			return translate.Request{}, &translate.Error{Code: translate.BadAction}
 		}
 	}
 	if form == nil {
