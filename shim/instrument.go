@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,22 @@ type record struct {
 }
 
 type recordKey struct{}
+
+// recordContext carries a request's record: context.WithValue with the
+// record in the same allocation.
+type recordContext struct {
+	context.Context
+	rec record
+}
+
+// Value is the record for recordKey, and the parent's value for any other
+// key.
+func (c *recordContext) Value(key any) any {
+	if _, ok := key.(recordKey); ok {
+		return &c.rec
+	}
+	return c.Context.Value(key)
+}
 
 // recordFrom is the record of the legacy request ctx belongs to, or nil
 // outside one (the Reconciler, background warm-ups). Every method of
@@ -103,7 +120,7 @@ func (r *record) setNativeID(id string) {
 // result nobody reads is skipped: no span without a tracer provider, no
 // span attributes on a span that does not record, no measurement without
 // a meter provider.
-func (s *Server) instrument(core http.Handler) http.Handler {
+func (s *Server) instrument(core coreHandler) http.Handler {
 	prop := s.opt.Propagator
 	profile := attrProfile.String(s.opt.Profile.String())
 	fields := slices.Clone(prop.Fields())
@@ -127,16 +144,16 @@ func (s *Server) instrument(core http.Handler) http.Handler {
 				trace.WithAttributes(profile), trace.WithAttributes(httpAttrs(r)...))
 			defer span.End()
 		}
-		rec := &record{action: "unknown"}
-		ctx = context.WithValue(ctx, recordKey{}, rec)
-		ctx, cancel := context.WithTimeout(ctx, s.opt.RequestTimeout)
+		rc := &recordContext{Context: ctx, rec: record{action: "unknown"}}
+		rec := &rc.rec
+		ctx, cancel := context.WithTimeout(rc, s.opt.RequestTimeout)
 		defer cancel()
 		if s.tel.metered {
 			s.tel.inFlight.Add(ctx, 1)
 			defer s.tel.inFlight.Add(ctx, -1)
 		}
 
-		core.ServeHTTP(w, r.WithContext(ctx))
+		core(ctx, w, r)
 
 		if span.IsRecording() {
 			if rec.action != "unknown" {
@@ -152,7 +169,7 @@ func (s *Server) instrument(core http.Handler) http.Handler {
 			s.tel.requests.Add(ctx, 1, s.tel.attrSets.get(attrAction, rec.action, attrCode, rec.code))
 			s.tel.duration.Record(ctx, d.Seconds(), s.tel.attrSets.get(attrAction, rec.action, "", ""))
 		}
-		s.accessLine(ctx, r, span.SpanContext().TraceID(), rec, d)
+		s.accessLine(ctx, r, span.SpanContext().TraceID(), rec, start.Add(d), d)
 	})
 }
 
@@ -162,9 +179,12 @@ var zeroTraceID = trace.TraceID{}.String()
 // accessLine logs one line for a legacy request: what was asked and
 // answered, by whom (the owner's short hash; never the key, and never the
 // URL, whose query holds it) and from where (the client address, behind
-// Options.TrustedProxies).
-func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.TraceID, rec *record, d time.Duration) {
-	if !s.log.Enabled(ctx, slog.LevelInfo) {
+// Options.TrustedProxies), at the time end. It goes to the logger's
+// handler straight away, without the source position that Logger would
+// look up on the stack for every poll (it would always be this function).
+func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.TraceID, rec *record, end time.Time, d time.Duration) {
+	h := s.log.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
 	tid := zeroTraceID
@@ -188,16 +208,39 @@ func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.
 	if rec.legacyID == 0 {
 		n--
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "legacy request", attrs[:n]...)
+	line := slog.NewRecord(end, slog.LevelInfo, "legacy request", 0)
+	line.AddAttrs(attrs[:n]...)
+	_ = h.Handle(ctx, line)
 }
 
 // client is the client address of the access line: ClientAddr with the
 // trusted proxies, or RemoteAddr as it is when that is not an address.
 func (s *Server) client(r *http.Request) string {
-	if a := s.clientAddr(r); a.IsValid() {
-		return a.String()
+	a := s.clientAddr(r)
+	if !a.IsValid() {
+		return r.RemoteAddr
 	}
-	return r.RemoteAddr
+	// Most often the client is the peer, written in RemoteAddr as String
+	// would write it: that substring costs no allocation.
+	var buf [64]byte
+	if host := peerHost(r.RemoteAddr); host == string(a.AppendTo(buf[:0])) {
+		return host
+	}
+	return a.String()
+}
+
+// peerHost is the address part of a RemoteAddr "host:port" or
+// "[host]:port".
+func peerHost(remote string) string {
+	i := strings.LastIndexByte(remote, ':')
+	if i < 0 {
+		return ""
+	}
+	host := remote[:i]
+	if len(host) >= 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	return host
 }
 
 // attributes are the span attributes the record holds.

@@ -12,7 +12,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"strings"
 	"sync"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/smsbulk/smsbulk-shim/upstream"
 )
@@ -28,7 +31,14 @@ type Keys struct {
 	// macs pools HMACs keyed with owner: making one costs more than
 	// using it, and every legacy request needs one.
 	macs sync.Pool
+	// owners remembers the fingerprints of the keys seen last, by key:
+	// a bot polls with the same key many times a second. The keys are
+	// held in memory only, as the requests carrying them are.
+	owners *lru.Cache[string, string]
 }
+
+// ownerCacheSize bounds the keys whose fingerprint Keys remembers.
+const ownerCacheSize = 4096
 
 // NewKeys derives Keys from secret, which must be at least 16 bytes and
 // must not change while the ID map holds rows: a row whose owner was
@@ -50,15 +60,31 @@ func NewKeys(secret []byte) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("making intent cipher: %w", err)
 	}
-	k := &Keys{owner: derive("smsbulk-shim owner v1"), aead: aead}
+	owners, err := lru.New[string, string](ownerCacheSize)
+	if err != nil {
+		return nil, err
+	}
+	k := &Keys{owner: derive("smsbulk-shim owner v1"), aead: aead, owners: owners}
 	k.macs.New = func() any { return hmac.New(sha256.New, k.owner) }
 	return k, nil
 }
 
 // Owner is the fingerprint of apiKey: 32 hex digits of an HMAC-SHA256 under
 // the secret. It identifies the owner of ID map rows; the key cannot be
-// recovered from it.
+// recovered from it. The fingerprints of the last 4096 keys are remembered.
 func (k *Keys) Owner(apiKey string) string {
+	if owner, ok := k.owners.Get(apiKey); ok {
+		return owner
+	}
+	owner := k.fingerprint(apiKey)
+	// The key is often a substring of a request's query: the clone keeps
+	// the cache from holding the whole query.
+	k.owners.Add(strings.Clone(apiKey), owner)
+	return owner
+}
+
+// fingerprint computes Owner.
+func (k *Keys) fingerprint(apiKey string) string {
 	m := k.macs.Get().(hash.Hash)
 	m.Reset()
 	_, _ = io.WriteString(m, apiKey)

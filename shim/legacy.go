@@ -38,18 +38,23 @@ func getOrPost(h http.Handler) http.Handler {
 	})
 }
 
+// coreHandler is the protocol core as the instrumentation layer calls it:
+// an http.Handler that is given its context (the request's, with the
+// record and the deadline) instead of reading r.Context(), so that the
+// layer need not copy every request with r.WithContext.
+type coreHandler func(ctx context.Context, w http.ResponseWriter, r *http.Request)
+
 // serveLegacy is the protocol core: it reads the request, checks the key
 // and the action, runs the action and writes the answer, and tells the
 // request's record what it did.
-func (s *Server) serveLegacy() http.Handler {
+func (s *Server) serveLegacy() coreHandler {
 	actions := s.actions()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
+	return func(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 		rec := recordFrom(ctx)
 		body, err := s.answer(ctx, r, rec, actions)
 		code, status := s.write(ctx, w, rec.name(), body, err)
 		rec.setResult(code, status, err)
-	})
+	}
 }
 
 // answer runs the action a request asks for.
@@ -109,20 +114,21 @@ func (s *Server) actions() map[translate.Action]action {
 // form body (urlencoded or multipart) on POST, within s.opt.Limits. A
 // request over a limit is BAD_ACTION.
 func (s *Server) readRequest(r *http.Request) (translate.Request, error) {
-	malformed := &translate.Error{Code: translate.BadAction}
 	if len(r.URL.RawQuery) > s.opt.Limits.MaxQueryBytes {
-		return translate.Request{}, malformed
+		return translate.Request{}, &translate.Error{Code: translate.BadAction}
 	}
-	sources := []url.Values{translate.ParseParams(r.URL.RawQuery)}
+	var form url.Values
 	if r.Method == http.MethodPost && r.Body != nil {
-		form, err := s.readForm(r)
-		if err != nil {
-			return translate.Request{}, malformed
-		}
-		if form != nil {
-			sources = append(sources, form)
+		var err error
+		if form, err = s.readForm(r); err != nil {
+			return translate.Request{}, &translate.Error{Code: translate.BadAction}
 		}
 	}
+	if form == nil {
+		// The poll's path: the query alone, read without a url.Values.
+		return translate.ParseQuery(r.URL.RawQuery, s.opt.Limits)
+	}
+	sources := []url.Values{translate.ParseParams(r.URL.RawQuery), form}
 	if err := s.opt.Limits.Check(sources...); err != nil {
 		return translate.Request{}, err
 	}
@@ -194,12 +200,30 @@ func (s *Server) write(ctx context.Context, w http.ResponseWriter, action string
 	} else {
 		h["Content-Type"] = contentText
 	}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Content-Length"] = contentLength(len(body))
 	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 	return resultCode(body), status
 }
+
+// contentLength is the Content-Length header value of n bytes: a shared,
+// read-only slice for the short answers of polls, a new one otherwise.
+func contentLength(n int) []string {
+	if n < len(shortLengths) {
+		return shortLengths[n]
+	}
+	return []string{strconv.Itoa(n)}
+}
+
+// shortLengths are the Content-Length values of answers shorter than 256
+// bytes.
+var shortLengths = func() (l [256][]string) {
+	for n := range l {
+		l[n] = []string{strconv.Itoa(n)}
+	}
+	return l
+}()
 
 var (
 	contentJSON = []string{"application/json"}

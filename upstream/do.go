@@ -235,8 +235,7 @@ func once[T any](ctx context.Context, c *Client, apiKey string, r *request, vali
 	if r.catalog {
 		limit = c.maxCatalog
 	}
-	dec := json.NewDecoder(&capReader{r: resp.Body, left: limit})
-	if err := dec.Decode(&v); err != nil {
+	if err := decodeBody(resp.Body, limit, &v); err != nil {
 		switch {
 		case errors.Is(err, errBodyTooLarge):
 			err = fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, limit)
@@ -253,6 +252,16 @@ func once[T any](ctx context.Context, c *Client, apiKey string, r *request, vali
 		return v, &TransportError{Op: r.op, Err: scrub(&badBodyError{err: err}, apiKey)}
 	}
 	return v, nil
+}
+
+// decodeBody decodes the JSON value at the start of body, read within
+// limit, into v: an activation by decodeActivationBody, anything else by
+// encoding/json.
+func decodeBody[T any](body io.Reader, limit int64, v *T) error {
+	if a, ok := any(v).(*Activation); ok {
+		return decodeActivationBody(body, limit, a)
+	}
+	return json.NewDecoder(&capReader{r: body, left: limit}).Decode(v)
 }
 
 // notSent reports whether err certainly came before the request left: a

@@ -165,7 +165,8 @@ func idle() {
 	}
 	wg.Wait()
 	time.Sleep(2 * time.Second)
-	fmt.Println("with", len(conns), "idle keep-alive connections (", served.Load(), "served ): RSS", rss(cmd.Process.Pid), "goroutines", metric(admin, "go_goroutines"))
+	fmt.Println("with", len(conns), "idle keep-alive connections (", served.Load(), "served ): RSS", rss(cmd.Process.Pid), "goroutines", metric(admin, "go_goroutines"),
+		"stacks", metric(admin, "go_memstats_stack_inuse_bytes"), "heap in use", metric(admin, "go_memstats_heap_inuse_bytes"))
 	for _, c := range conns {
 		c.Close()
 	}
