@@ -83,9 +83,10 @@ func paramIndex(name string) (i int, exact bool) {
 	return -1, false
 }
 
-// requestOf is the Request of the values of params, in params' order, as
-// ParseRequest builds it. TestParseQueryEveryParam fails when a name is
-// added to params and not here.
+// requestOf is the Request of the values of params, in params' order: the
+// one mapping that ParseRequest and ParseQuery share.
+// TestParseQueryEveryParam fails when a name is added to params and not
+// here.
 func requestOf(got *[len(params)]string) Request {
 	return Request{
 		APIKey:         got[0],
@@ -103,5 +104,6 @@ func requestOf(got *[len(params)]string) Request {
 		FreePrice:      got[12],
 		Start:          got[13],
 		Length:         got[14],
+		RequestID:      got[15],
 	}
 }

@@ -115,24 +115,7 @@ func ParseRequest(sources ...url.Values) Request {
 	for i, name := range params {
 		got[i] = lookup(name, sources, padded[:])
 	}
-	return Request{
-		APIKey:         got[0],
-		Action:         Action(got[1]),
-		Service:        got[2],
-		Country:        got[3],
-		ID:             got[4],
-		Status:         got[5],
-		MaxPrice:       got[6],
-		Operator:       got[7],
-		PhoneException: got[8],
-		Forward:        got[9],
-		ActivationType: got[10],
-		Verification:   got[11],
-		FreePrice:      got[12],
-		Start:          got[13],
-		Length:         got[14],
-		RequestID:      got[15],
-	}
+	return requestOf(&got)
 }
 
 // hasPadded reports whether a name of src has white space around it.
