@@ -181,12 +181,14 @@ func TestRequestIDAcrossReplicas(t *testing.T) {
 		rid, spec string
 		times     int
 	}{
-		// net/http resends a request with an Idempotency-Key once on a
-		// reused connection: 4 faults are more than B's request uses up,
-		// and the rest is dropped before the next case.
-		{"reset-after-commit", "reset-after-commit", 4}, // the backend acted, the answer was lost
-		{"reset", "reset", 4},                           // the request never reached the backend
-		{"timeout", "latency=5s", 1},                    // beyond the 2s request deadline
+		// As many faults as B's request may make attempts (net/http
+		// resends a request with an Idempotency-Key on a reused
+		// connection, and the purchase may be replayed): every attempt
+		// of B's request fails, and the rest is dropped before the
+		// retries.
+		{"reset-after-commit", "reset-after-commit", 100}, // the backend acted, the answer was lost
+		{"reset", "reset", 100},                           // the request never reached the backend
+		{"timeout", "latency=5s", 1},                      // beyond the 2s request deadline
 	}
 	for i, f := range faults {
 		sb.InjectFault(sandbox.RouteBuy, "", 0) // what the last one left
@@ -194,6 +196,7 @@ func TestRequestIDAcrossReplicas(t *testing.T) {
 		if body, err := buy(ctx, b.Addr, f.rid, i); err != nil || record(f.rid, body) {
 			t.Errorf("%s on B = %q, %v; want an error answer", f.rid, body, err)
 		}
+		sb.InjectFault(sandbox.RouteBuy, "", 0)
 	}
 	for i, f := range faults {
 		wg.Go(func() { retry(func() string { return a.Addr }, f.rid, i) })
