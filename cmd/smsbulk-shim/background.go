@@ -24,13 +24,19 @@ type work struct {
 }
 
 // backgroundOptions is the work the configuration asks for.
-func backgroundOptions(cfg config.Config, probeKey string, log *slog.Logger) work {
-	return work{
+func backgroundOptions(cfg config.Config, be *backend, log *slog.Logger) work {
+	w := work{
 		reconcile: shim.ReconcileOptions{After: cfg.ReconcileAfter, Every: cfg.ReconcileEvery},
 		retention: idmap.RetentionOptions{MaxAge: cfg.IDMapRetention, RequestMaxAge: cfg.RequestIDTTL, Logger: log},
-		probeKey:  probeKey,
+		probeKey:  be.probeKey,
 		warmEvery: cfg.CatalogWarmEvery,
 	}
+	if be.client != nil {
+		// The reconciler's replays have a breaker of their own: they
+		// neither open the live one nor are refused by it.
+		w.reconcile.API = be.client.WithOwnBreaker()
+	}
+	return w
 }
 
 // background is the work started by startBackground.

@@ -62,7 +62,7 @@ func TestRetentionEmptiesTheCache(t *testing.T) {
 
 	// Retention's clock runs with real time until the test moves it ahead.
 	clock := fakeclock.Offset()
-	w := backgroundOptions(cfg, "", log)
+	w := backgroundOptions(cfg, &backend{}, log)
 	w.retention.Every = 5 * time.Millisecond
 	w.retention.Now = clock.Now
 	bg := startBackground(t.Context(), log, srv, ids, be.client, w)

@@ -78,11 +78,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	if err != nil {
 		return err
 	}
-	bgOpts := backgroundOptions(cfg, be.probeKey, log)
-	// The reconciler's replays have a breaker of their own: they neither
-	// open the live one nor are refused by it.
-	bgOpts.reconcile.API = be.client.WithOwnBreaker()
-	bg := startBackground(ctx, log, srv, st.ids, be.client, bgOpts)
+	bg := startBackground(ctx, log, srv, st.ids, be.client, backgroundOptions(cfg, be, log))
 	defer bg.stop() // before the store and the telemetry close
 	fe, err := listen(log, cfg, srv, newAdmin(cfg, st, srv, be), tel.MetricsHandler)
 	if err != nil {
@@ -92,6 +88,14 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		slog.String("version", build.Version), slog.String("profile", cfg.Profile.String()),
 		slog.String("upstream", be.origin.Redacted()), slog.Bool("sandbox", useSandbox))
 
+	return serveUntilDone(ctx, log, cfg, fe, bg, tel)
+}
+
+// serveUntilDone serves until ctx is done (SIGINT, SIGTERM) or a listener
+// fails, then shuts down within SHIM_SHUTDOWN_DELAY + SHIM_SHUTDOWN_TIMEOUT:
+// not ready, the delay, stop accepting, drain, then the background work,
+// then the telemetry flush.
+func serveUntilDone(ctx context.Context, log *slog.Logger, cfg config.Config, fe *frontend, bg *background, tel *telemetry.SDK) error {
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", slog.Duration("delay", cfg.ShutdownDelay), slog.Duration("timeout", cfg.ShutdownTimeout))
@@ -101,8 +105,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownDelay+cfg.ShutdownTimeout)
 	defer cancel()
-	err = fe.shutdown(sctx, cfg.ShutdownDelay, bg.stop) // not ready, delay, stop accepting, drain; then the background work
-	flushTelemetry(sctx, tel, log)                      // flush spans and metrics within the same deadline
+	err := fe.shutdown(sctx, cfg.ShutdownDelay, bg.stop)
+	flushTelemetry(sctx, tel, log) // flush spans and metrics within the same deadline
 	if err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
