@@ -3,9 +3,7 @@ package shim
 import (
 	"context"
 	"slices"
-	"strings"
 
-	"github.com/smsbulk/smsbulk-shim/countries"
 	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/translate"
 	"github.com/smsbulk/smsbulk-shim/upstream"
@@ -111,24 +109,4 @@ func (s *Server) getListOfActiveActivations(ctx context.Context, req translate.R
 		return nil, err
 	}
 	return translate.ActivationListBody(list, start, length)
-}
-
-// priceOffers gives each offer the legacy country IDs it is answered
-// under: the one the request named for its country, else every ID of its
-// ISO code (the USA under 12 and 187), so that a client finds a country by
-// any ID it knows. Offers of countries the table has no ID for are left
-// out.
-func (s *Server) priceOffers(offers []upstream.Offer, named *countries.Country) []translate.PriceOffer {
-	table := s.cc.Table()
-	out := make([]translate.PriceOffer, 0, len(offers))
-	for _, o := range offers {
-		if named != nil && strings.EqualFold(o.CountryISO, named.ISO) {
-			out = append(out, translate.PriceOffer{CountryID: named.ID, Offer: o})
-			continue
-		}
-		for _, c := range table.ByISO(o.CountryISO) {
-			out = append(out, translate.PriceOffer{CountryID: c.ID, Offer: o})
-		}
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/smsbulk/smsbulk-shim/countries"
 	"github.com/smsbulk/smsbulk-shim/translate"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 )
@@ -95,4 +96,24 @@ func (s *Server) servicesIn(ctx context.Context, req translate.Request) ([]byte,
 // NO_NUMBERS), so the list is empty: {}.
 func (s *Server) getPricesVerification(context.Context, translate.Request, string) ([]byte, error) {
 	return []byte("{}"), nil
+}
+
+// priceOffers gives each offer the legacy country IDs it is answered
+// under: the one the request named for its country, else every ID of its
+// ISO code (the USA under 12 and 187), so that a client finds a country by
+// any ID it knows. Offers of countries the table has no ID for are left
+// out.
+func (s *Server) priceOffers(offers []upstream.Offer, named *countries.Country) []translate.PriceOffer {
+	table := s.cc.Table()
+	out := make([]translate.PriceOffer, 0, len(offers))
+	for _, o := range offers {
+		if named != nil && strings.EqualFold(o.CountryISO, named.ISO) {
+			out = append(out, translate.PriceOffer{CountryID: named.ID, Offer: o})
+			continue
+		}
+		for _, c := range table.ByISO(o.CountryISO) {
+			out = append(out, translate.PriceOffer{CountryID: c.ID, Offer: o})
+		}
+	}
+	return out
 }
