@@ -20,6 +20,10 @@ type Env struct {
 	// Keys is the API keys and their starting balances, as ParseKeys reads
 	// them.
 	Keys string `env:"SANDBOX_KEYS" envDefault:"demo=100.00" help:"API keys and their starting balances, key=balance,..."`
+	// OpenPrefix, OpenBalance and MaxOpenKeys are Config's.
+	OpenPrefix  string `env:"SANDBOX_OPEN_PREFIX" help:"when set, every key that starts with it gets an account on its first call (smsbulk-shim sets it to SHIM_SANDBOX_KEY_PREFIX for its sandbox lane)"`
+	OpenBalance string `env:"SANDBOX_OPEN_BALANCE" envDefault:"100.00" help:"starting balance of an account opened by SANDBOX_OPEN_PREFIX"`
+	MaxOpenKeys int    `env:"SANDBOX_MAX_OPEN_KEYS" envDefault:"10000" help:"accounts SANDBOX_OPEN_PREFIX opens at most; a key past the bound is refused as unknown"`
 	// SMSDelay is Config.SMSDelay.
 	SMSDelay time.Duration `env:"SANDBOX_SMS_DELAY" envDefault:"3s" help:"time from a purchase or retry to the SMS"`
 	// TTL is Config.TTL.
@@ -55,13 +59,16 @@ func (e Env) Config() (Config, error) {
 		return Config{}, fmt.Errorf("SANDBOX_KEYS: %w", err)
 	}
 	c := Config{
-		Keys:       keys,
-		SMSDelay:   e.SMSDelay,
-		TTL:        e.TTL,
-		RateLimit:  e.RateLimit,
-		RateWindow: e.RateWindow,
-		Fault:      e.Fault,
-		FaultRate:  e.FaultRate,
+		Keys:        keys,
+		OpenPrefix:  e.OpenPrefix,
+		OpenBalance: e.OpenBalance,
+		MaxOpenKeys: e.MaxOpenKeys,
+		SMSDelay:    e.SMSDelay,
+		TTL:         e.TTL,
+		RateLimit:   e.RateLimit,
+		RateWindow:  e.RateWindow,
+		Fault:       e.Fault,
+		FaultRate:   e.FaultRate,
 	}
 	if e.Seed != 0 {
 		c.Rand = rand.New(rand.NewPCG(e.Seed, e.Seed))

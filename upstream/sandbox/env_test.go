@@ -16,7 +16,7 @@ func TestParseEnvDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := sandbox.Env{Keys: "demo=100.00", SMSDelay: sandbox.DefaultSMSDelay, TTL: sandbox.DefaultTTL, RateWindow: sandbox.DefaultRateWindow}
+	want := sandbox.Env{Keys: "demo=100.00", OpenBalance: sandbox.DefaultOpenBalance, MaxOpenKeys: sandbox.DefaultMaxOpenKeys, SMSDelay: sandbox.DefaultSMSDelay, TTL: sandbox.DefaultTTL, RateWindow: sandbox.DefaultRateWindow}
 	if e != want {
 		t.Errorf("defaults %+v, want %+v", e, want)
 	}
@@ -34,7 +34,7 @@ func TestParseEnv(t *testing.T) {
 	t.Parallel()
 	e, err := sandbox.ParseEnv([]string{"SANDBOX_KEYS=a=1.00, b=0.50", "SANDBOX_SMS_DELAY=150ms", "SANDBOX_TTL=1h",
 		"SANDBOX_RATE_LIMIT=7", "SANDBOX_RATE_WINDOW=10s", "SANDBOX_FAULT=status=503", "SANDBOX_FAULT_RATE=0.25",
-		"SANDBOX_SEED=42", "SHIM_ADDR=ignored"})
+		"SANDBOX_SEED=42", "SANDBOX_OPEN_PREFIX=try_", "SANDBOX_OPEN_BALANCE=3", "SANDBOX_MAX_OPEN_KEYS=9", "SHIM_ADDR=ignored"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestParseEnv(t *testing.T) {
 	}
 	if !reflect.DeepEqual(c.Keys, map[string]string{"a": "1.00", "b": "0.50"}) || c.SMSDelay != 150*time.Millisecond ||
 		c.TTL != time.Hour || c.RateLimit != 7 || c.RateWindow != 10*time.Second || c.Fault != "status=503" ||
-		c.FaultRate != 0.25 || c.Rand == nil {
+		c.FaultRate != 0.25 || c.Rand == nil || c.OpenPrefix != "try_" || c.OpenBalance != "3" || c.MaxOpenKeys != 9 {
 		t.Errorf("Config: %+v", c)
 	}
 	// The same seed gives the same first draw.

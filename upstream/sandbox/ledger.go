@@ -42,6 +42,9 @@ type Ledger struct {
 	Entries []Entry
 	// Balances maps every API key to its balance, a decimal string.
 	Balances map[string]string
+	// Opened maps every key whose account Config.OpenPrefix opened to its
+	// starting balance.
+	Opened map[string]string
 }
 
 // Ledger returns a snapshot of the ledger, after expiring what is due.
@@ -49,9 +52,12 @@ func (s *Sandbox) Ledger() Ledger {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweep(s.now())
-	l := Ledger{Entries: slices.Clone(s.ledger), Balances: map[string]string{}}
+	l := Ledger{Entries: slices.Clone(s.ledger), Balances: map[string]string{}, Opened: map[string]string{}}
 	for k, b := range s.balances {
 		l.Balances[k] = formatMoney(b)
+	}
+	for k, b := range s.opened {
+		l.Opened[k] = formatMoney(b)
 	}
 	return l
 }
@@ -77,13 +83,18 @@ func (l Ledger) filter(key, kind string) []Entry {
 }
 
 // Check verifies the ledger against the starting balances (the
-// Config.Keys the sandbox was made with): every balance equals its initial
+// Config.Keys the sandbox was made with, and those of the accounts it
+// opened, l.Opened): every balance equals its initial
 // amount minus purchases plus refunds and is not negative; every activation
 // is bought once and refunded at most once, by the amount and key of its
 // purchase; every amount is a positive decimal. It returns every problem
 // found, joined; errors name keys by a hash, never by the key.
 func (l Ledger) Check(initial map[string]string) error {
 	var errs []error
+	if len(l.Opened) > 0 {
+		initial = maps.Clone(initial)
+		maps.Copy(initial, l.Opened)
+	}
 	want := map[string]decimal.Decimal{}
 	for k, v := range initial {
 		d, err := decimal.NewFromString(v)

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,11 @@ const (
 	DefaultSMSDelay   = 3 * time.Second
 	DefaultTTL        = 20 * time.Minute
 	DefaultRateWindow = time.Minute
+	// DefaultOpenBalance is the starting balance of an account opened
+	// for a key with Config.OpenPrefix.
+	DefaultOpenBalance = "100.00"
+	// DefaultMaxOpenKeys bounds the accounts opened by Config.OpenPrefix.
+	DefaultMaxOpenKeys = 10000
 	// Currency is the currency of every wallet.
 	Currency = "USD"
 	// maxBody is the largest request body read.
@@ -54,6 +60,16 @@ type Config struct {
 	// Now is the clock; nil means time.Now. Tests pass a fake clock to move
 	// activations along without waiting.
 	Now func() time.Time
+	// OpenPrefix, when not empty, opens an account on its first call for
+	// every key that starts with it and is longer than it, with
+	// OpenBalance (default DefaultOpenBalance), so that anyone holding
+	// such a key can try the API without being given one. At most
+	// MaxOpenKeys (default DefaultMaxOpenKeys) accounts are opened; a key
+	// past that bound is refused as unknown. The keys of Keys are served
+	// too.
+	OpenPrefix  string
+	OpenBalance string
+	MaxOpenKeys int
 	// Rand is the source of activation IDs, phone numbers and FaultRate
 	// draws; nil means a randomly seeded one. Pass a seeded one for the same
 	// IDs and numbers in every run. The Sandbox owns it after New: the caller
@@ -67,6 +83,9 @@ type Sandbox struct {
 	cat        *catalog
 	router     *mux.Router
 	initial    map[string]decimal.Decimal
+	openPrefix string
+	openStart  decimal.Decimal
+	maxOpen    int
 	smsDelay   time.Duration
 	ttl        time.Duration
 	rateLimit  int
@@ -79,6 +98,7 @@ type Sandbox struct {
 	faultRate   float64
 	injected    map[string][]queuedFault
 	balances    map[string]decimal.Decimal
+	opened      map[string]decimal.Decimal // accounts opened by OpenPrefix, at their start
 	acts        map[string]*activation
 	byKey       map[string][]*activation
 	expiries    expiryHeap
@@ -132,12 +152,27 @@ func New(cfg Config) (*Sandbox, error) {
 	if cfg.RateLimit < 0 {
 		errs = append(errs, fmt.Errorf("rate limit %d is negative", cfg.RateLimit))
 	}
+	openStart, err := parseBalance(cmp.Or(cfg.OpenBalance, DefaultOpenBalance))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("open balance: %w", err))
+	}
+	if cfg.MaxOpenKeys < 0 {
+		errs = append(errs, fmt.Errorf("max open keys %d is negative", cfg.MaxOpenKeys))
+	}
+	if cfg.OpenPrefix != "" {
+		if err := checkKey(cfg.OpenPrefix); err != nil {
+			errs = append(errs, fmt.Errorf("open prefix: %w", err))
+		}
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("configuring sandbox: %w", errors.Join(errs...))
 	}
 	s := &Sandbox{
 		cat:        cat,
 		initial:    initial,
+		openPrefix: cfg.OpenPrefix,
+		openStart:  openStart,
+		maxOpen:    cmp.Or(cfg.MaxOpenKeys, DefaultMaxOpenKeys),
 		smsDelay:   orDefault(cfg.SMSDelay, DefaultSMSDelay),
 		ttl:        orDefault(cfg.TTL, DefaultTTL),
 		rateLimit:  cfg.RateLimit,
@@ -146,6 +181,7 @@ func New(cfg Config) (*Sandbox, error) {
 		rnd:        cfg.Rand,
 		injected:   map[string][]queuedFault{},
 		balances:   map[string]decimal.Decimal{},
+		opened:     map[string]decimal.Decimal{},
 		acts:       map[string]*activation{},
 		byKey:      map[string][]*activation{},
 		stockDelta: map[pair]int64{},
@@ -236,7 +272,7 @@ type action func(c *call) result
 func (s *Sandbox) handle(route string, act action) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := apiKey(r)
-		if _, ok := s.initial[key]; !ok {
+		if !s.known(key) {
 			writeResult(w, errResult(http.StatusUnauthorized, upstream.CodeUnauthorized, "missing or unknown API key"))
 			return
 		}
@@ -317,6 +353,28 @@ func apiKey(r *http.Request) string {
 		return strings.TrimSpace(h[len("bearer "):])
 	}
 	return ""
+}
+
+// known reports whether key has an account: one of Config.Keys, or one
+// opened now or before for Config.OpenPrefix.
+func (s *Sandbox) known(key string) bool {
+	if _, ok := s.initial[key]; ok {
+		return true
+	}
+	if s.openPrefix == "" || len(key) <= len(s.openPrefix) || !strings.HasPrefix(key, s.openPrefix) || checkKey(key) != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.opened[key]; ok {
+		return true
+	}
+	if len(s.opened) >= s.maxOpen {
+		return false
+	}
+	s.opened[key] = s.openStart
+	s.balances[key] = s.openStart
+	return true
 }
 
 // writeResult sends a JSON answer.
