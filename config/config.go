@@ -40,6 +40,8 @@ type Config struct {
 	PassthroughMaxConcurrent int           `env:"PASSTHROUGH_MAX_CONCURRENT" envDefault:"256" help:"pass-through requests in flight at most; one more is answered 503 at once"`
 	TrustedProxies           Prefixes      `env:"TRUSTED_PROXIES" help:"comma-separated addresses or CIDR prefixes of the proxies in front of the shim whose X-Forwarded-For and other forwarding headers are believed and passed on; empty trusts none"`
 
+	SandboxKeyPrefix string `env:"SANDBOX_KEY_PREFIX" help:"when set (e.g. sandbox_), every API key that starts with it is served by a sandbox built into the shim (its own balances, catalog and ledger; each new key gets an account with SANDBOX_OPEN_BALANCE) and never reaches the backend; empty is off"`
+
 	KeySecret string `env:"KEY_SECRET" help:"secret (at least 16 bytes) for the owner fingerprints and sealed purchase intents; required unless -sandbox; never change it on a live store"`
 
 	IDMapDSN       string        `env:"IDMAP_DSN" envDefault:"./data/idmap.db" help:"ID map store: a file path or sqlite:PATH (embedded SQLite), or postgres://... (shared by replicas)"`
@@ -188,6 +190,9 @@ func (c Config) problems(sandbox bool) problems {
 	if c.WriteTimeout <= c.RequestTimeout {
 		ps.add("WriteTimeout", "%sWRITE_TIMEOUT (%v) must exceed %sREQUEST_TIMEOUT (%v), or answers are cut off", Prefix, c.WriteTimeout, Prefix, c.RequestTimeout)
 	}
+	if p := c.SandboxKeyPrefix; p != "" && !printableNoSpace(p) {
+		ps.add("SandboxKeyPrefix", "%sSANDBOX_KEY_PREFIX must be printable ASCII without spaces, as API keys are", Prefix)
+	}
 	if c.PassthroughMaxConcurrent < 1 {
 		ps.add("PassthroughMaxConcurrent", "%sPASSTHROUGH_MAX_CONCURRENT must be at least 1", Prefix)
 	}
@@ -277,4 +282,15 @@ func PrintHelp(w io.Writer) error {
 		fmt.Fprintf(tw, "%s%s\t%s\t%s\n", Prefix, f.Tag.Get("env"), def, f.Tag.Get("help"))
 	}
 	return tw.Flush()
+}
+
+// printableNoSpace reports whether s is made of printable ASCII other than
+// the space.
+func printableNoSpace(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }

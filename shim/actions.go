@@ -41,7 +41,7 @@ func (s *Server) service(ctx context.Context, key, param string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	cat, err := s.catalog.serviceSet(ctx, key)
+	cat, err := s.catalogFor(key).serviceSet(ctx, key)
 	if err != nil {
 		return "", err
 	}
@@ -368,11 +368,11 @@ func (s *Server) countryStock(ctx context.Context, req translate.Request) (count
 	if err != nil {
 		return c, serviceCatalog{}, nil, nil, err
 	}
-	cat, err := s.catalog.serviceSet(ctx, req.APIKey)
+	cat, err := s.catalogFor(req.APIKey).serviceSet(ctx, req.APIKey)
 	if err != nil {
 		return c, cat, nil, nil, err
 	}
-	offers, snap, err := s.catalog.offersWhere(ctx, req.APIKey, upstream.OfferFilter{CountryISO: c.ISO})
+	offers, snap, err := s.catalogFor(req.APIKey).offersWhere(ctx, req.APIKey, upstream.OfferFilter{CountryISO: c.ISO})
 	return c, cat, offers, snap, err
 }
 
@@ -417,7 +417,7 @@ func (s *Server) pricedOffers(ctx context.Context, req translate.Request) (*offe
 		}
 		f.ServiceCode = svc
 	}
-	offers, snap, err := s.catalog.offersWhere(ctx, req.APIKey, f)
+	offers, snap, err := s.catalogFor(req.APIKey).offersWhere(ctx, req.APIKey, f)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -425,7 +425,7 @@ func (s *Server) pricedOffers(ctx context.Context, req translate.Request) (*offe
 }
 
 func (s *Server) getCountries(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
-	sold, err := s.catalog.soldCountries(ctx, req.APIKey)
+	sold, err := s.catalogFor(req.APIKey).soldCountries(ctx, req.APIKey)
 	if err != nil {
 		return nil, err
 	}

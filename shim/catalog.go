@@ -280,12 +280,12 @@ func (c *catalog) lastAnswer() time.Time {
 // the backend's catalog answers before any bot calls. run calls it in the
 // background with SHIM_PROBE_API_KEY.
 func (s *Server) WarmCatalog(ctx context.Context, key string) error {
-	if _, err := s.catalog.serviceSet(ctx, key); err != nil {
+	if _, err := s.catalogFor(key).serviceSet(ctx, key); err != nil {
 		return err
 	}
-	if _, err := s.catalog.soldCountries(ctx, key); err != nil {
+	if _, err := s.catalogFor(key).soldCountries(ctx, key); err != nil {
 		return err
 	}
-	_, err := s.catalog.offerList(ctx, key)
+	_, err := s.catalogFor(key).offerList(ctx, key)
 	return err
 }

@@ -39,6 +39,8 @@ type record struct {
 	country    *int // the legacy country ID, when the request named one
 	countryISO string
 	service    string
+	// sandbox marks a request of the sandbox lane (Options.Sandbox).
+	sandbox bool
 
 	nativeCalls atomic.Int64
 }
@@ -86,6 +88,12 @@ func (r *record) setAction(a translate.Action) {
 func (r *record) setOwner(owner string) {
 	if r != nil {
 		r.owner = owner
+	}
+}
+
+func (r *record) setSandbox(on bool) {
+	if r != nil {
+		r.sandbox = on
 	}
 }
 
@@ -165,7 +173,11 @@ func (s *Server) instrument(core coreHandler) http.Handler {
 			}
 		}
 		d := time.Since(start)
-		if s.tel.metered {
+		switch {
+		case !s.tel.metered:
+		case rec.sandbox:
+			s.tel.sandboxRequests.Add(ctx, 1, s.tel.attrSets.get(attrAction, rec.action, attrCode, rec.code))
+		default:
 			s.tel.requests.Add(ctx, 1, s.tel.attrSets.get(attrAction, rec.action, attrCode, rec.code))
 			s.tel.duration.Record(ctx, d.Seconds(), s.tel.attrSets.get(attrAction, rec.action, "", ""))
 		}
@@ -203,13 +215,16 @@ func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.
 		slog.String("client", s.client(r)),
 		slog.String("owner", ShortOwner(rec.owner)),
 		slog.Int64("legacy_id", rec.legacyID),
-	}
-	n := len(attrs)
-	if rec.legacyID == 0 {
-		n--
+		slog.Bool("sandbox", true),
 	}
 	line := slog.NewRecord(end, slog.LevelInfo, "legacy request", 0)
-	line.AddAttrs(attrs[:n]...)
+	line.AddAttrs(attrs[:len(attrs)-2]...)
+	if rec.legacyID != 0 {
+		line.AddAttrs(attrs[len(attrs)-2])
+	}
+	if rec.sandbox {
+		line.AddAttrs(attrs[len(attrs)-1])
+	}
 	_ = h.Handle(ctx, line)
 }
 
@@ -264,6 +279,9 @@ func (r *record) attributes() []attribute.KeyValue {
 	}
 	if r.nativeID != "" {
 		a = append(a, attrNativeID.String(r.nativeID))
+	}
+	if r.sandbox {
+		a = append(a, attrSandbox.Bool(true))
 	}
 	return a
 }

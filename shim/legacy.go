@@ -64,6 +64,7 @@ func (s *Server) answer(ctx context.Context, r *http.Request, rec *record, actio
 		return nil, err
 	}
 	rec.setAction(req.Action)
+	rec.setSandbox(s.sandboxKey(req.APIKey))
 	if err := translate.CheckAction(req, s.opt.Profile); err != nil {
 		return nil, err
 	}

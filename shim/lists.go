@@ -17,7 +17,7 @@ func (s *Server) getTopCountries(ctx context.Context, req translate.Request, _ s
 	if err != nil {
 		return nil, err
 	}
-	offers, _, err := s.catalog.offersWhere(ctx, req.APIKey, upstream.OfferFilter{ServiceCode: svc})
+	offers, _, err := s.catalogFor(req.APIKey).offersWhere(ctx, req.APIKey, upstream.OfferFilter{ServiceCode: svc})
 	if err != nil {
 		return nil, err
 	}
@@ -28,7 +28,7 @@ func (s *Server) getTopCountries(ctx context.Context, req translate.Request, _ s
 // the backend sells when none is named; a country it does not sell is
 // OPERATORS_NOT_FOUND.
 func (s *Server) getOperators(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
-	sold, err := s.catalog.soldCountries(ctx, req.APIKey)
+	sold, err := s.catalogFor(req.APIKey).soldCountries(ctx, req.APIKey)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func (s *Server) getOperators(ctx context.Context, req translate.Request, _ stri
 // country, those with stock there.
 func (s *Server) getServicesList(ctx context.Context, req translate.Request, _ string) ([]byte, error) {
 	if req.Country == "" {
-		cat, err := s.catalog.serviceSet(ctx, req.APIKey)
+		cat, err := s.catalogFor(req.APIKey).serviceSet(ctx, req.APIKey)
 		if err != nil {
 			return nil, err
 		}

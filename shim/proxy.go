@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,11 +41,15 @@ func (s *Server) handlePassthrough() http.Handler {
 	prop := s.opt.Propagator
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(origin)
-			pr.Out.Host = origin.Host
+			target := origin
+			if s.sandboxKey(headerKey(pr.In.Header)) {
+				target = s.opt.Sandbox.Origin
+			}
+			pr.SetURL(target)
+			pr.Out.Host = target.Host
 			// ReverseProxy drops parameters it cannot parse (";", a bad
 			// escape) and re-encodes the rest: forward the query as sent.
-			pr.Out.URL.RawQuery = joinQuery(origin.RawQuery, pr.In.URL.RawQuery)
+			pr.Out.URL.RawQuery = joinQuery(target.RawQuery, pr.In.URL.RawQuery)
 			s.forwarding(pr)
 			prop.Inject(pr.Out.Context(), propagation.HeaderCarrier(pr.Out.Header))
 		},
@@ -76,6 +81,10 @@ func (s *Server) handlePassthrough() http.Handler {
 			trace.WithAttributes(httpAttrs(r)...))
 		defer span.End()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		sandbox := s.sandboxKey(headerKey(r.Header))
+		if sandbox {
+			span.SetAttributes(attrSandbox.Bool(true))
+		}
 		defer func() {
 			// Deferred: ReverseProxy panics with http.ErrAbortHandler when
 			// the backend's body breaks off, and that request is counted too.
@@ -84,15 +93,21 @@ func (s *Server) handlePassthrough() http.Handler {
 			if rec.status >= 500 {
 				span.SetStatus(codes.Error, http.StatusText(rec.status))
 			}
-			tel.record(ctx, method, rec.status, d)
-			s.log.LogAttrs(ctx, slog.LevelInfo, "pass-through request",
+			attrs := []slog.Attr{
 				slog.String("trace_id", span.SpanContext().TraceID().String()),
 				slog.String("method", method),
 				slog.String("path", r.URL.EscapedPath()),
 				slog.Int("status", rec.status),
 				slog.String("client", s.clientAddr(r).String()),
 				slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-			)
+			}
+			if sandbox {
+				s.tel.sandboxRequests.Add(ctx, 1, s.tel.attrSets.get(attrAction, "passthrough", attrCode, strconv.Itoa(rec.status)))
+				attrs = append(attrs, slog.Bool("sandbox", true))
+			} else {
+				tel.record(ctx, method, rec.status, d)
+			}
+			s.log.LogAttrs(ctx, slog.LevelInfo, "pass-through request", attrs...)
 		}()
 		switch {
 		case r.Method == http.MethodTrace || r.Method == http.MethodConnect:
@@ -103,6 +118,9 @@ func (s *Server) handlePassthrough() http.Handler {
 			// The native API takes the key in a header; in a URL it lands in
 			// the access logs of the backend and every balancer on the way.
 			http.Error(rec, "api_key is not accepted in the query of this path", http.StatusBadRequest)
+			return
+		case sandbox && s.opt.Sandbox.Origin == nil:
+			http.NotFound(rec, r)
 			return
 		}
 		select {

@@ -51,7 +51,9 @@ type ReconcileOptions struct {
 	Concurrency int
 	// CallTimeout bounds each native call. Default 20s.
 	CallTimeout time.Duration
-	// API is the native API the reconciler calls. nil uses the Server's.
+	// API is the native API the reconciler calls for the backend's keys
+	// (the sandbox lane's keys go to Options.Sandbox). nil uses the
+	// Server's.
 	// Give it a client with its own circuit breaker
 	// (upstream.Client.WithOwnBreaker), so that replays timing out on a
 	// degraded backend do not open the breaker live requests go through,
@@ -89,7 +91,7 @@ func (s *Server) NewReconciler(opt ReconcileOptions) *Reconciler {
 	opt.Lease = max(opt.Lease, time.Duration(turns+1)*rowBudget(opt.CallTimeout))
 	api := s.api
 	if opt.API != nil {
-		api = s.tel.nativeAPI(opt.API)
+		api = s.withLane(s.tel.nativeAPI(opt.API))
 	}
 	return &Reconciler{log: s.log, api: api, ids: s.ids, keys: s.opt.Keys, opt: opt, tel: s.tel}
 }

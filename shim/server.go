@@ -116,6 +116,12 @@ type Options struct {
 	// smsbulk_shim.cache.lookups{cache="idmap"}. nil exports no idmap
 	// series.
 	IDMapCache CacheStats
+	// Sandbox, when not nil, serves the API keys with its prefix from a
+	// sandbox (SHIM_SANDBOX_KEY_PREFIX): their native calls and
+	// pass-through never reach the backend, and their requests are
+	// labelled sandbox in access lines and spans and counted apart, in
+	// smsbulk_shim.sandbox.requests.
+	Sandbox *SandboxLane
 	// Gauges are the sources of the state gauges (breaker, pending
 	// purchases in the store). The zero value reports only this replica's
 	// purchases in flight.
@@ -131,7 +137,9 @@ type Server struct {
 	cc      *countries.Resolver
 	opt     Options
 	catalog *catalog
-	router  *mux.Router
+	// sandboxCatalog is the sandbox lane's catalog; nil without a lane.
+	sandboxCatalog *catalog
+	router         *mux.Router
 	// legacy serves the legacy paths as written in legacyPaths without the
 	// router's matching, the hot path; the router serves every other
 	// spelling of them (see isLegacyPath).
@@ -154,6 +162,9 @@ type Server struct {
 func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resolver, opt Options) (*Server, error) {
 	if opt.Keys == nil || opt.Services == nil {
 		return nil, missingError("Keys and Services")
+	}
+	if opt.Sandbox != nil && (opt.Sandbox.Prefix == "" || opt.Sandbox.API == nil) {
+		return nil, missingError("the sandbox lane's Prefix and API")
 	}
 	if opt.CatalogTTL <= 0 {
 		opt.CatalogTTL = 5 * time.Minute
@@ -202,8 +213,12 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 	api = tel.nativeAPI(api)
 	ids = tel.idStore(ids)
 	s := &Server{
-		log: log, api: api, ids: ids, cc: cc, opt: opt, defaultC: def, tel: tel, ptel: ptel, verified: verified,
+		log: log, ids: ids, cc: cc, opt: opt, defaultC: def, tel: tel, ptel: ptel, verified: verified,
 		catalog: &catalog{api: api, ttl: opt.CatalogTTL, staleFor: opt.CatalogStaleFor, now: opt.Now, onLookup: tel.cacheLookup},
+	}
+	s.api = s.withLane(api)
+	if lane := opt.Sandbox; lane != nil {
+		s.sandboxCatalog = &catalog{api: tel.sandboxAPI(lane.API), ttl: opt.CatalogTTL, staleFor: opt.CatalogStaleFor, now: opt.Now, onLookup: func(string, bool) {}}
 	}
 	s.legacy = s.handleLegacy()
 	s.router = s.routes()

@@ -40,6 +40,8 @@ const (
 	attrCache       = attribute.Key("smsbulk.cache")
 	attrCacheResult = attribute.Key("smsbulk.cache.result")
 	attrIDMapOp     = attribute.Key("db.operation.name")
+	// attrSandbox marks the spans of the sandbox lane's requests.
+	attrSandbox = attribute.Key("smsbulk.sandbox")
 )
 
 // requestBuckets are the histogram bounds, in seconds, of legacy requests
@@ -57,13 +59,16 @@ type telemetry struct {
 	// values, so that a request does not build and sort them again.
 	attrSets attrSetCache
 
-	requests      metric.Int64Counter
-	duration      metric.Float64Histogram
-	inFlight      metric.Int64UpDownCounter
-	nativeDur     metric.Float64Histogram
-	idmapDur      metric.Float64Histogram
-	idmapErrors   metric.Int64Counter
-	compensations metric.Int64Counter
+	requests metric.Int64Counter
+	// sandboxRequests counts the sandbox lane's legacy requests, which
+	// requests and duration leave out.
+	sandboxRequests metric.Int64Counter
+	duration        metric.Float64Histogram
+	inFlight        metric.Int64UpDownCounter
+	nativeDur       metric.Float64Histogram
+	idmapDur        metric.Float64Histogram
+	idmapErrors     metric.Int64Counter
+	compensations   metric.Int64Counter
 	// inFlightBuys is this replica's purchases journaled but not yet
 	// committed or released: legacy ID -> when Reserve returned.
 	inFlightBuys *pendingSet
@@ -105,6 +110,9 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countrie
 	var err error
 	t.requests, err = m.Int64Counter("smsbulk_shim.legacy.requests", metric.WithUnit("{request}"),
 		metric.WithDescription("Legacy requests answered, by action and legacy result code."))
+	add(err)
+	t.sandboxRequests, err = m.Int64Counter("smsbulk_shim.sandbox.requests", metric.WithUnit("{request}"),
+		metric.WithDescription("Legacy requests of the sandbox lane (SHIM_SANDBOX_KEY_PREFIX) answered, by action and legacy result code; smsbulk_shim.legacy.* leaves them out."))
 	add(err)
 	t.duration, err = m.Float64Histogram("smsbulk_shim.legacy.request.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of legacy requests, by action."),
@@ -341,17 +349,21 @@ func outcome(err error) string {
 }
 
 // native wraps one native call in a span and a measurement.
-func native[T any](t *telemetry, ctx context.Context, call string, f func(context.Context) (T, error)) (T, error) {
+func native[T any](a tracedAPI, ctx context.Context, call string, f func(context.Context) (T, error)) (T, error) {
+	t := a.t
 	var span trace.Span = tracenoop.Span{}
 	if t.tracing {
 		ctx, span = t.tracer.Start(ctx, "native "+call, trace.WithSpanKind(trace.SpanKindInternal),
 			trace.WithAttributes(attrNativeCall.String(call)))
+		if a.sandbox {
+			span.SetAttributes(attrSandbox.Bool(true))
+		}
 	}
 	countNativeCall(ctx)
 	start := time.Now()
 	v, err := f(ctx)
 	out := outcome(err)
-	if t.metered {
+	if t.metered && !a.sandbox {
 		t.nativeDur.Record(ctx, time.Since(start).Seconds(), t.attrSets.get(attrNativeCall, call, attrOutcome, out))
 	}
 	if !span.IsRecording() {
@@ -368,56 +380,61 @@ func native[T any](t *telemetry, ctx context.Context, call string, f func(contex
 	return v, err
 }
 
-// tracedAPI measures every native call.
+// tracedAPI measures every native call. The sandbox lane's calls get
+// spans, marked sandbox, and no native call metrics: those are the
+// backend's.
 type tracedAPI struct {
 	NativeAPI
-	t *telemetry
+	t       *telemetry
+	sandbox bool
 }
 
-func (t *telemetry) nativeAPI(api NativeAPI) NativeAPI { return tracedAPI{api, t} }
+func (t *telemetry) nativeAPI(api NativeAPI) NativeAPI { return tracedAPI{api, t, false} }
+
+func (t *telemetry) sandboxAPI(api NativeAPI) NativeAPI { return tracedAPI{api, t, true} }
 
 func (a tracedAPI) Balance(ctx context.Context, key string) (upstream.Balance, error) {
-	return native(a.t, ctx, "balance", func(ctx context.Context) (upstream.Balance, error) { return a.NativeAPI.Balance(ctx, key) })
+	return native(a, ctx, "balance", func(ctx context.Context) (upstream.Balance, error) { return a.NativeAPI.Balance(ctx, key) })
 }
 
 func (a tracedAPI) Buy(ctx context.Context, key string, req upstream.BuyRequest, idem string) (upstream.Activation, error) {
-	return native(a.t, ctx, "buy", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Buy(ctx, key, req, idem) })
+	return native(a, ctx, "buy", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Buy(ctx, key, req, idem) })
 }
 
 func (a tracedAPI) Activation(ctx context.Context, key, id string) (upstream.Activation, error) {
-	return native(a.t, ctx, "get", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Activation(ctx, key, id) })
+	return native(a, ctx, "get", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Activation(ctx, key, id) })
 }
 
 func (a tracedAPI) Ready(ctx context.Context, key, id string) (upstream.Activation, error) {
-	return native(a.t, ctx, "ready", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Ready(ctx, key, id) })
+	return native(a, ctx, "ready", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Ready(ctx, key, id) })
 }
 
 func (a tracedAPI) Retry(ctx context.Context, key, id string) (upstream.Activation, error) {
-	return native(a.t, ctx, "retry", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Retry(ctx, key, id) })
+	return native(a, ctx, "retry", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Retry(ctx, key, id) })
 }
 
 func (a tracedAPI) Complete(ctx context.Context, key, id string) (upstream.Activation, error) {
-	return native(a.t, ctx, "complete", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Complete(ctx, key, id) })
+	return native(a, ctx, "complete", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Complete(ctx, key, id) })
 }
 
 func (a tracedAPI) Cancel(ctx context.Context, key, id string) (upstream.Activation, error) {
-	return native(a.t, ctx, "cancel", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Cancel(ctx, key, id) })
+	return native(a, ctx, "cancel", func(ctx context.Context) (upstream.Activation, error) { return a.NativeAPI.Cancel(ctx, key, id) })
 }
 
 func (a tracedAPI) Countries(ctx context.Context, key string) ([]upstream.Country, error) {
-	return native(a.t, ctx, "countries", func(ctx context.Context) ([]upstream.Country, error) { return a.NativeAPI.Countries(ctx, key) })
+	return native(a, ctx, "countries", func(ctx context.Context) ([]upstream.Country, error) { return a.NativeAPI.Countries(ctx, key) })
 }
 
 func (a tracedAPI) Services(ctx context.Context, key string) ([]upstream.Service, error) {
-	return native(a.t, ctx, "services", func(ctx context.Context) ([]upstream.Service, error) { return a.NativeAPI.Services(ctx, key) })
+	return native(a, ctx, "services", func(ctx context.Context) ([]upstream.Service, error) { return a.NativeAPI.Services(ctx, key) })
 }
 
 func (a tracedAPI) Offers(ctx context.Context, key string, f upstream.OfferFilter) ([]upstream.Offer, error) {
-	return native(a.t, ctx, "offers", func(ctx context.Context) ([]upstream.Offer, error) { return a.NativeAPI.Offers(ctx, key, f) })
+	return native(a, ctx, "offers", func(ctx context.Context) ([]upstream.Offer, error) { return a.NativeAPI.Offers(ctx, key, f) })
 }
 
 func (a tracedAPI) ListActive(ctx context.Context, key, cursor string, limit int) (upstream.ActivationList, error) {
-	return native(a.t, ctx, "list_active", func(ctx context.Context) (upstream.ActivationList, error) {
+	return native(a, ctx, "list_active", func(ctx context.Context) (upstream.ActivationList, error) {
 		return a.NativeAPI.ListActive(ctx, key, cursor, limit)
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/smsbulk/smsbulk-shim/config"
+	"github.com/smsbulk/smsbulk-shim/shim"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
 )
@@ -30,7 +31,10 @@ type backend struct {
 	// probeKey is SHIM_PROBE_API_KEY, or with -sandbox a sandbox key; ""
 	// means none.
 	probeKey string
-	// close stops the sandbox; it does nothing for a real backend.
+	// lane is the sandbox lane of SHIM_SANDBOX_KEY_PREFIX; nil when off.
+	lane *shim.SandboxLane
+	// close stops the sandboxes; it does nothing for a real backend
+	// without a lane.
 	close func()
 }
 
@@ -40,7 +44,7 @@ type backend struct {
 func newBackend(cfg config.Config, useSandbox bool, environ []string, wrap func(http.RoundTripper) http.RoundTripper, log *slog.Logger) (*backend, error) {
 	be := &backend{origin: cfg.UpstreamURL.URL(), secret: cfg.KeySecret, probeKey: cfg.ProbeAPIKey, close: func() {}}
 	if useSandbox {
-		addr, key, stop, err := startSandbox(environ)
+		addr, key, stop, err := startSandbox(environ, "")
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +72,34 @@ func newBackend(cfg config.Config, useSandbox bool, environ []string, wrap func(
 		return nil, fmt.Errorf("making native client: %w", err)
 	}
 	be.client = client
+	if cfg.SandboxKeyPrefix != "" {
+		if err := be.startLane(cfg, environ, wrap, log); err != nil {
+			be.close()
+			return nil, err
+		}
+	}
 	return be, nil
+}
+
+// startLane starts the sandbox of the sandbox lane, a sandbox of its own
+// (also with -sandbox) that opens an account for every key with the
+// prefix, and its native client.
+func (be *backend) startLane(cfg config.Config, environ []string, wrap func(http.RoundTripper) http.RoundTripper, log *slog.Logger) error {
+	addr, _, stop, err := startSandbox(environ, cfg.SandboxKeyPrefix)
+	if err != nil {
+		return fmt.Errorf("starting the sandbox of %sSANDBOX_KEY_PREFIX: %w", config.Prefix, err)
+	}
+	closeBackend := be.close
+	be.close = func() { stop(); closeBackend() }
+	origin := &url.URL{Scheme: "http", Host: addr}
+	client, err := upstream.New(origin.String()+"/api/v1", upstream.Options{WrapTransport: wrap})
+	if err != nil {
+		return fmt.Errorf("making the sandbox lane's client: %w", err)
+	}
+	be.lane = &shim.SandboxLane{Prefix: cfg.SandboxKeyPrefix, API: client, Origin: origin}
+	log.Info("sandbox lane on: API keys with the prefix are served by the built-in sandbox and never reach the backend",
+		slog.Int("prefix_len", len(cfg.SandboxKeyPrefix)), slog.String("sandbox_addr", addr))
+	return nil
 }
 
 // retries maps the configured retry count onto upstream.Options, where 0
@@ -80,9 +111,10 @@ func retries(n int) int {
 	return n
 }
 
-// startSandbox serves the built-in sandbox on a loopback port. It returns
-// one of its keys (the first in order) for the catalog warm-up.
-func startSandbox(environ []string) (addr, key string, stop func(), err error) {
+// startSandbox serves the built-in sandbox on a loopback port, opening an
+// account for every key with openPrefix if it is not empty. It returns one
+// of its keys (the first in order) for the catalog warm-up.
+func startSandbox(environ []string, openPrefix string) (addr, key string, stop func(), err error) {
 	sbEnv, err := sandbox.ParseEnv(environ)
 	if err != nil {
 		return "", "", nil, err
@@ -90,6 +122,9 @@ func startSandbox(environ []string) (addr, key string, stop func(), err error) {
 	sbCfg, err := sbEnv.Config()
 	if err != nil {
 		return "", "", nil, err
+	}
+	if openPrefix != "" {
+		sbCfg.OpenPrefix = openPrefix
 	}
 	sb, err := sandbox.New(sbCfg)
 	if err != nil {

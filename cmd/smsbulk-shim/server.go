@@ -57,6 +57,8 @@ func newServer(log *slog.Logger, cfg config.Config, be *backend, st *store, tel 
 		IDMapCache:      st.ids,
 		Gauges:          gauges,
 
+		Sandbox: be.lane,
+
 		PassthroughTimeout:       cfg.PassthroughTimeout,
 		PassthroughMaxConcurrent: cfg.PassthroughMaxConcurrent,
 		TrustedProxies:           cfg.TrustedProxies,

@@ -92,8 +92,9 @@ func (l Ledger) filter(key, kind string) []Entry {
 func (l Ledger) Check(initial map[string]string) error {
 	var errs []error
 	if len(l.Opened) > 0 {
-		initial = maps.Clone(initial)
-		maps.Copy(initial, l.Opened)
+		all := maps.Clone(l.Opened)
+		maps.Copy(all, initial)
+		initial = all
 	}
 	want := map[string]decimal.Decimal{}
 	for k, v := range initial {
