@@ -217,14 +217,17 @@ func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.
 		slog.Int64("legacy_id", rec.legacyID),
 		slog.Bool("sandbox", true),
 	}
-	line := slog.NewRecord(end, slog.LevelInfo, "legacy request", 0)
-	line.AddAttrs(attrs[:len(attrs)-2]...)
+	// legacy_id and sandbox are written only when set, in one AddAttrs.
+	n := len(attrs) - 2
 	if rec.legacyID != 0 {
-		line.AddAttrs(attrs[len(attrs)-2])
+		n++
 	}
 	if rec.sandbox {
-		line.AddAttrs(attrs[len(attrs)-1])
+		attrs[n] = attrs[len(attrs)-1]
+		n++
 	}
+	line := slog.NewRecord(end, slog.LevelInfo, "legacy request", 0)
+	line.AddAttrs(attrs[:n]...)
 	_ = h.Handle(ctx, line)
 }
 
