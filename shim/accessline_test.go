@@ -15,12 +15,26 @@ import (
 // TestAccessLine checks the one line a legacy request logs: what was
 // asked and answered, the HTTP status, the client address, the owner's
 // short hash and the legacy ID, and never the key.
+// It runs twice: through the logger, and with Options.AccessLog, the
+// writer the line goes to straight.
 func TestAccessLine(t *testing.T) {
 	t.Parallel()
+	for _, direct := range []bool{false, true} {
+		t.Run(map[bool]string{false: "logger", true: "AccessLog"}[direct], func(t *testing.T) {
+			t.Parallel()
+			testAccessLine(t, direct)
+		})
+	}
+}
+
+func testAccessLine(t *testing.T, direct bool) {
 	const key = "access-line-key-0123"
 	var logs logBuffer
-	r := newRig(t, rigOptions{sandbox: sandbox.Config{Keys: map[string]string{key: "10.00"}}, log: &logs,
-		shim: shim.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}})
+	opt := shim.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
+	if direct {
+		opt.AccessLog = &logs
+	}
+	r := newRig(t, rigOptions{sandbox: sandbox.Config{Keys: map[string]string{key: "10.00"}}, log: &logs, shim: opt})
 	num := serve(r.srv, "api_key="+key+"&action=getNumber&service=wa&country=62").Body.String()
 	id, _, ok := strings.Cut(strings.TrimPrefix(num, "ACCESS_NUMBER:"), ":")
 	if !ok {

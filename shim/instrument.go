@@ -226,6 +226,9 @@ func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.
 		attrs[n] = attrs[len(attrs)-1]
 		n++
 	}
+	if s.alog != nil && s.alog.write(end, "legacy request", attrs[:n]) {
+		return
+	}
 	line := slog.NewRecord(end, slog.LevelInfo, "legacy request", 0)
 	line.AddAttrs(attrs[:n]...)
 	_ = h.Handle(ctx, line)

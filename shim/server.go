@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -116,6 +117,17 @@ type Options struct {
 	// smsbulk_shim.cache.lookups{cache="idmap"}. nil exports no idmap
 	// series.
 	IDMapCache CacheStats
+	// AccessLog, when not nil, receives the access lines of legacy
+	// requests straight, as the JSON lines slog.NewJSONHandler(AccessLog,
+	// nil) would write for them, in one Write each, instead of through the
+	// logger (whose Enabled still decides at Info whether they are
+	// written). Give it the logger's own writer, and only when the logger
+	// is that JSON handler with no attributes or groups added (the
+	// traceLogHandler of package telemetry around it is fine: the access
+	// line names its trace itself). The writer must take concurrent
+	// Writes, as an *os.File does, or serialise them. nil logs them
+	// through the logger.
+	AccessLog io.Writer
 	// Sandbox, when not nil, serves the API keys with its prefix from a
 	// sandbox (SHIM_SANDBOX_KEY_PREFIX): their native calls and
 	// pass-through never reach the backend, and their requests are
@@ -144,6 +156,8 @@ type Server struct {
 	// router's matching, the hot path; the router serves every other
 	// spelling of them (see isLegacyPath).
 	legacy http.Handler
+	// alog writes the access lines when Options.AccessLog is set.
+	alog *accessLog
 	// handler is what ServeHTTP runs: the fast path or the router, behind
 	// the Transfer-Encoding guard.
 	handler  http.Handler
@@ -217,6 +231,9 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 		catalog: &catalog{api: api, ttl: opt.CatalogTTL, staleFor: opt.CatalogStaleFor, now: opt.Now, onLookup: tel.cacheLookup},
 	}
 	s.api = s.withLane(api)
+	if opt.AccessLog != nil {
+		s.alog = newAccessLog(opt.AccessLog)
+	}
 	if lane := opt.Sandbox; lane != nil {
 		s.sandboxCatalog = &catalog{api: tel.sandboxAPI(lane.API), ttl: opt.CatalogTTL, staleFor: opt.CatalogStaleFor, now: opt.Now, onLookup: func(string, bool) {}}
 	}

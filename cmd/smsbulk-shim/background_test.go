@@ -47,7 +47,7 @@ func TestRetentionEmptiesTheCache(t *testing.T) {
 	}
 	t.Cleanup(func() { st.close() })
 	ids := st.ids
-	srv, err := newServer(log, cfg, be, st, tel)
+	srv, err := newServer(log, nil, cfg, be, st, tel)
 	if err != nil {
 		t.Fatal(err)
 	}

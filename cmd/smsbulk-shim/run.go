@@ -74,7 +74,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return err
 	}
 	defer st.close()
-	srv, err := newServer(log, cfg, be, st, tel)
+	srv, err := newServer(log, accessLog(cfg, stdout), cfg, be, st, tel)
 	if err != nil {
 		return err
 	}
@@ -150,6 +150,16 @@ func newLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
 		h = slog.NewTextHandler(w, opts)
 	}
 	return slog.New(telemetry.NewLogHandler(h))
+}
+
+// accessLog is where the access lines of legacy requests are written
+// straight (shim.Options.AccessLog): the JSON logger's writer, which gets
+// the same bytes its handler would write; nil for text logs.
+func accessLog(cfg config.Config, w io.Writer) io.Writer {
+	if cfg.LogFormat != "json" {
+		return nil
+	}
+	return w
 }
 
 // flushTelemetry flushes and stops the exporters within ctx (see

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 
@@ -17,8 +18,9 @@ import (
 
 // newServer makes the legacy front end on be, with the ID map st (whose
 // lookups it counts, and whose pending purchases it reports), the country
-// table (built in, or SHIM_COUNTRIES_FILE) and tel's providers.
-func newServer(log *slog.Logger, cfg config.Config, be *backend, st *store, tel *telemetry.SDK) (*shim.Server, error) {
+// table (built in, or SHIM_COUNTRIES_FILE), tel's providers, and access
+// lines written straight to accessLog when it is not nil.
+func newServer(log *slog.Logger, accessLog io.Writer, cfg config.Config, be *backend, st *store, tel *telemetry.SDK) (*shim.Server, error) {
 	table := countries.Builtin()
 	if cfg.CountriesFile != "" {
 		var err error
