@@ -171,6 +171,26 @@ done
 rss() { awk -v k="$2" '$1 == k":" {print int($2 / 1024)}' "/proc/$1/status"; }
 peak_shim=$(rss "$SHIM_PID" VmHWM)
 
+mixed=skipped
+if [ "$MIXED" != 0 ]; then
+	# Before the idle connections, whose buffers would hide any growth: RSS
+	# and the Go heap are sampled ten times over the run.
+	echo "mixed load for $MIXED" >&2
+	cat "$work/getStatus.paths" "$work/getStatus.paths" "$work/getStatus.paths" "$work/getPrices.paths" >"$work/mixed.paths"
+	before=$(rss "$SHIM_PID" VmRSS)
+	PATHS=$work/mixed.paths taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$MIXED" -s "$work/walk.lua" "http://$SHIM" >/dev/null &
+	WRK=$!
+	secs=$(python3 -c "import re,sys; m=re.fullmatch(r'(\d+)(s|m)', sys.argv[1]); print(int(m[1]) * (60 if m[2] == 'm' else 1))" "$MIXED")
+	samples=""
+	for i in $(seq 10); do
+		sleep "$(python3 -c "print($secs / 10)")"
+		samples="$samples $(rss "$SHIM_PID" VmRSS)/$(curl -s "http://127.0.0.1:$APORT/metrics" | awk '$1 == "go_memstats_heap_inuse_bytes" {printf "%d", $2 / 1048576}')"
+	done
+	wait "$WRK" || true
+	sleep 2
+	mixed="VmRSS ${before} MiB before, $(rss "$SHIM_PID" VmRSS) MiB after $MIXED of getStatus and getPrices (3:1); VmRSS/heap-in-use MiB every tenth:$samples"
+fi
+
 idle_rss=skipped
 if [ "$IDLE" -gt 0 ]; then
 	echo "holding $IDLE idle connections to the shim" >&2
@@ -181,16 +201,6 @@ if [ "$IDLE" -gt 0 ]; then
 	sleep 1
 	idle_rss="$(rss "$SHIM_PID" VmRSS) MiB with $(head -1 "$work/idle.out") connections answered and held"
 	kill "$IC" 2>/dev/null || true; wait "$IC" 2>/dev/null || true
-fi
-
-mixed=skipped
-if [ "$MIXED" != 0 ]; then
-	echo "mixed load for $MIXED" >&2
-	cat "$work/getStatus.paths" "$work/getStatus.paths" "$work/getStatus.paths" "$work/getPrices.paths" >"$work/mixed.paths"
-	before=$(rss "$SHIM_PID" VmRSS)
-	PATHS=$work/mixed.paths taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$MIXED" -s "$work/walk.lua" "http://$SHIM" >/dev/null
-	sleep 2
-	mixed="VmRSS ${before} MiB before, $(rss "$SHIM_PID" VmRSS) MiB after $MIXED of getStatus and getPrices (3:1)"
 fi
 
 python3 - "$work/results" "$peak_shim" "$idle_rss" "$mixed" <<'PY'
