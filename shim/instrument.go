@@ -39,11 +39,20 @@ type record struct {
 	country    *int // the legacy country ID, when the request named one
 	countryISO string
 	service    string
+	// wait is a long-poll's wait (0 for none) and waitOutcome how it
+	// ended (see longPoll.wait).
+	wait        time.Duration
+	waitOutcome string
 
 	nativeCalls atomic.Int64
 }
 
-type recordKey struct{}
+// recordKey finds a request's record, and baseKey the recordContext it is
+// in (see withWait).
+type (
+	recordKey struct{}
+	baseKey   struct{}
+)
 
 // recordContext carries a request's record: context.WithValue with the
 // record in the same allocation.
@@ -52,13 +61,29 @@ type recordContext struct {
 	rec record
 }
 
-// Value is the record for recordKey, and the parent's value for any other
-// key.
+// Value is the record for recordKey, c for baseKey, and the parent's value
+// for any other key.
 func (c *recordContext) Value(key any) any {
-	if _, ok := key.(recordKey); ok {
+	switch key.(type) {
+	case recordKey:
 		return &c.rec
+	case baseKey:
+		return c
 	}
 	return c.Context.Value(key)
+}
+
+// withWait is ctx with the deadline of a long-poll request that waits up
+// to wait: Options.RequestTimeout plus wait from now, instead of the
+// RequestTimeout the instrumentation layer gave it, so that a poll running
+// when the wait ends is not cut off. It is made from the layer's context
+// (record, span and the client's cancellation, without the deadline).
+func (s *Server) withWait(ctx context.Context, wait time.Duration) (context.Context, context.CancelFunc) {
+	base, ok := ctx.Value(baseKey{}).(*recordContext)
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(base, s.opt.RequestTimeout+wait)
 }
 
 // recordFrom is the record of the legacy request ctx belongs to, or nil
@@ -110,6 +135,12 @@ func (r *record) setLegacyID(id int64) {
 func (r *record) setNativeID(id string) {
 	if r != nil {
 		r.nativeID = id
+	}
+}
+
+func (r *record) setWait(wait time.Duration, outcome string) {
+	if r != nil {
+		r.wait, r.waitOutcome = wait, outcome
 	}
 }
 
@@ -210,6 +241,9 @@ func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.
 	}
 	line := slog.NewRecord(end, slog.LevelInfo, "legacy request", 0)
 	line.AddAttrs(attrs[:n]...)
+	if rec.wait > 0 {
+		line.AddAttrs(slog.Float64("wait", rec.wait.Seconds()))
+	}
 	_ = h.Handle(ctx, line)
 }
 
@@ -264,6 +298,9 @@ func (r *record) attributes() []attribute.KeyValue {
 	}
 	if r.nativeID != "" {
 		a = append(a, attrNativeID.String(r.nativeID))
+	}
+	if r.wait > 0 {
+		a = append(a, attrLongPollWait.Float64(r.wait.Seconds()), attrLongPollOutcome.String(r.waitOutcome))
 	}
 	return a
 }
