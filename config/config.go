@@ -67,6 +67,14 @@ type Config struct {
 	BreakerThreshold   int           `env:"BREAKER_THRESHOLD" envDefault:"5" help:"native attempts failing in a row (transport errors, 5xx; not 429 or other 4xx) after which the shim stops calling the backend and answers ERROR_SQL at once; 0 turns the breaker off"`
 	BreakerCooldown    time.Duration `env:"BREAKER_COOLDOWN" envDefault:"5s" help:"how long the open breaker refuses native calls before one probe call tests the backend again"`
 
+	// LongPollMax, LongPollInterval, LongPollMaxWaiters and
+	// LongPollMaxPerKey shape long-poll getStatus and getStatusV2
+	// (wait=<seconds>; shim.Options).
+	LongPollMax        time.Duration `env:"LONG_POLL_MAX" envDefault:"30s" help:"longest wait of a long-poll getStatus or getStatusV2 (wait=<seconds>, a longer one is cut to it); 0 turns long-poll off (wait is checked, then ignored); with SHIM_UPSTREAM_TIMEOUT at most SHIM_WRITE_TIMEOUT"`
+	LongPollInterval   time.Duration `env:"LONG_POLL_INTERVAL" envDefault:"1s" help:"how often the one shared native poll of an activation being waited on runs, on each replica"`
+	LongPollMaxWaiters int           `env:"LONG_POLL_MAX_WAITERS" envDefault:"10000" help:"long-poll requests waiting on one replica at most; one more is answered at once, as without wait"`
+	LongPollMaxPerKey  int           `env:"LONG_POLL_MAX_PER_KEY" envDefault:"100" help:"long-poll requests of one API key waiting on one replica at most; one more is answered at once, as without wait"`
+
 	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"5s" help:"server: time to read request headers"`
 	ReadTimeout       time.Duration `env:"READ_TIMEOUT" envDefault:"15s" help:"server: time to read a whole request"`
 	WriteTimeout      time.Duration `env:"WRITE_TIMEOUT" envDefault:"40s" help:"server: time to write an answer (above REQUEST_TIMEOUT)"`
@@ -176,6 +184,7 @@ func (c Config) problems(sandbox bool) problems {
 		{"WriteTimeout", c.WriteTimeout}, {"IdleTimeout", c.IdleTimeout},
 		{"ShutdownTimeout", c.ShutdownTimeout}, {"ReconcileAfter", c.ReconcileAfter},
 		{"ReconcileEvery", c.ReconcileEvery}, {"PassthroughTimeout", c.PassthroughTimeout},
+		{"LongPollInterval", c.LongPollInterval},
 	} {
 		if d.d <= 0 {
 			ps.add(d.field, "%s must be positive, got %v", envName(d.field), d.d)
@@ -187,6 +196,21 @@ func (c Config) problems(sandbox bool) problems {
 	}
 	if c.WriteTimeout <= c.RequestTimeout {
 		ps.add("WriteTimeout", "%sWRITE_TIMEOUT (%v) must exceed %sREQUEST_TIMEOUT (%v), or answers are cut off", Prefix, c.WriteTimeout, Prefix, c.RequestTimeout)
+	}
+	// A long-poll answers when its wait ends, with its last result and no
+	// poll of its own; only a waiter whose first poll is still running
+	// waits for it, and that poll began when it came. So it is written
+	// within max(wait, SHIM_UPSTREAM_TIMEOUT) of the request, and the write
+	// deadline keeps SHIM_UPSTREAM_TIMEOUT for the key check, the lookup
+	// and the write.
+	if c.LongPollMax < 0 {
+		ps.add("LongPollMax", "%sLONG_POLL_MAX must not be negative (0 turns long-poll off)", Prefix)
+	} else if c.LongPollMax+c.UpstreamTimeout > c.WriteTimeout {
+		ps.add("LongPollMax", "%sLONG_POLL_MAX (%v) + %sUPSTREAM_TIMEOUT (%v) must not exceed %sWRITE_TIMEOUT (%v), or long-poll answers are cut off",
+			Prefix, c.LongPollMax, Prefix, c.UpstreamTimeout, Prefix, c.WriteTimeout)
+	}
+	if c.LongPollMaxWaiters < 1 || c.LongPollMaxPerKey < 1 {
+		ps.add("LongPollMaxWaiters", "%sLONG_POLL_MAX_WAITERS and %sLONG_POLL_MAX_PER_KEY must be at least 1 (%sLONG_POLL_MAX=0 turns long-poll off)", Prefix, Prefix, Prefix)
 	}
 	if c.PassthroughMaxConcurrent < 1 {
 		ps.add("PassthroughMaxConcurrent", "%sPASSTHROUGH_MAX_CONCURRENT must be at least 1", Prefix)

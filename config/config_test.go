@@ -305,3 +305,41 @@ func TestValidateRequestIDTTL(t *testing.T) {
 		}
 	}
 }
+
+func TestLongPoll(t *testing.T) {
+	t.Parallel()
+	c, err := config.Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LongPollMax != 30*time.Second || c.LongPollInterval != time.Second || c.LongPollMaxWaiters != 10000 || c.LongPollMaxPerKey != 100 {
+		t.Fatalf("long-poll defaults: %v %v %d %d", c.LongPollMax, c.LongPollInterval, c.LongPollMaxWaiters, c.LongPollMaxPerKey)
+	}
+	tests := []struct {
+		name    string
+		environ []string
+		want    string // "" is valid
+	}{
+		{"defaults: 30s + 10s within 40s", nil, ""},
+		{"off", []string{"SHIM_LONG_POLL_MAX=0"}, ""},
+		{"off, any write timeout", []string{"SHIM_LONG_POLL_MAX=0", "SHIM_WRITE_TIMEOUT=31s"}, ""},
+		{"beyond the write timeout", []string{"SHIM_LONG_POLL_MAX=31s"}, "SHIM_LONG_POLL_MAX (31s) + SHIM_UPSTREAM_TIMEOUT (10s) must not exceed SHIM_WRITE_TIMEOUT (40s)"},
+		{"a longer write timeout", []string{"SHIM_LONG_POLL_MAX=60s", "SHIM_WRITE_TIMEOUT=70s"}, ""},
+		{"negative", []string{"SHIM_LONG_POLL_MAX=-1s"}, "SHIM_LONG_POLL_MAX must not be negative"},
+		{"no interval", []string{"SHIM_LONG_POLL_INTERVAL=0s"}, "SHIM_LONG_POLL_INTERVAL must be positive"},
+		{"no waiters", []string{"SHIM_LONG_POLL_MAX_WAITERS=0"}, "SHIM_LONG_POLL_MAX_WAITERS and SHIM_LONG_POLL_MAX_PER_KEY must be at least 1"},
+		{"no waiters per key", []string{"SHIM_LONG_POLL_MAX_PER_KEY=0"}, "SHIM_LONG_POLL_MAX_WAITERS and SHIM_LONG_POLL_MAX_PER_KEY must be at least 1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(tc.environ, true)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Load: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Load: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

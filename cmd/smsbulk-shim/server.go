@@ -60,6 +60,11 @@ func newServer(log *slog.Logger, cfg config.Config, be *backend, st *store, tel 
 		PassthroughTimeout:       cfg.PassthroughTimeout,
 		PassthroughMaxConcurrent: cfg.PassthroughMaxConcurrent,
 		TrustedProxies:           cfg.TrustedProxies,
+
+		LongPollMax:        cfg.LongPollMax,
+		LongPollInterval:   cfg.LongPollInterval,
+		LongPollMaxWaiters: cfg.LongPollMaxWaiters,
+		LongPollMaxPerKey:  cfg.LongPollMaxPerKey,
 	})
 }
 
