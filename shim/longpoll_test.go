@@ -565,3 +565,33 @@ func rss() int64 {
 	}
 	return 0
 }
+
+// TestLongPollEndWaits: at shutdown (EndWaits) a waiter answers at once
+// with its last result, and a later wait is answered at once too.
+func TestLongPollEndWaits(t *testing.T) {
+	t.Parallel()
+	clock := fakeclock.At(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	var api *countingAPI
+	r := newRig(t, rigOptions{
+		sandbox: sandbox.Config{Now: clock.Now, SMSDelay: time.Hour, TTL: 2 * time.Hour},
+		wrapAPI: func(a shim.NativeAPI) shim.NativeAPI { api = newCountingAPI(a, clock); return api },
+		shim:    longPollOptions(clock),
+	})
+	id := buyNumber(t, r.srv, "demo")
+	query := "api_key=demo&action=getStatus&id=" + id + "&wait=30"
+	answer := startGet(t.Context(), r.srv, query)
+	waitUntil(t, "the waiter has its first result", func() bool {
+		w, _ := r.srv.LongPollCounts()
+		return w == 1 && api.n.Load() == 1 && clock.Timers() == 2
+	})
+	r.srv.EndWaits()
+	if got := (<-answer).Body.String(); got != "STATUS_WAIT_CODE" {
+		t.Fatalf("at shutdown: %q, want STATUS_WAIT_CODE at once", got)
+	}
+	if got := serve(r.srv, query).Body.String(); got != "STATUS_WAIT_CODE" {
+		t.Fatalf("after shutdown: %q, want STATUS_WAIT_CODE at once", got)
+	}
+	if w, _ := r.srv.LongPollCounts(); w != 0 {
+		t.Fatalf("%d waiters after shutdown", w)
+	}
+}
