@@ -71,7 +71,7 @@ type Config struct {
 	// LongPollMaxPerKey shape long-poll getStatus and getStatusV2
 	// (wait=<seconds>; shim.Options).
 	LongPollMax        time.Duration `env:"LONG_POLL_MAX" envDefault:"30s" help:"longest wait of a long-poll getStatus or getStatusV2 (wait=<seconds>, a longer one is cut to it); 0 turns long-poll off (wait is checked, then ignored); with SHIM_UPSTREAM_TIMEOUT at most SHIM_WRITE_TIMEOUT"`
-	LongPollInterval   time.Duration `env:"LONG_POLL_INTERVAL" envDefault:"1s" help:"how often the one shared native poll of an activation being waited on runs, on each replica"`
+	LongPollInterval   time.Duration `env:"LONG_POLL_INTERVAL" envDefault:"1s" help:"how often the one shared native poll of an activation being waited on runs, on each replica; at most SHIM_LONG_POLL_MAX"`
 	LongPollMaxWaiters int           `env:"LONG_POLL_MAX_WAITERS" envDefault:"10000" help:"long-poll requests waiting on one replica at most; one more is answered at once, as without wait"`
 	LongPollMaxPerKey  int           `env:"LONG_POLL_MAX_PER_KEY" envDefault:"100" help:"long-poll requests of one API key waiting on one replica at most; one more is answered at once, as without wait"`
 
@@ -202,12 +202,17 @@ func (c Config) problems(sandbox bool) problems {
 	// waits for it, and that poll began when it came. So it is written
 	// within max(wait, SHIM_UPSTREAM_TIMEOUT) of the request, and the write
 	// deadline keeps SHIM_UPSTREAM_TIMEOUT for the key check, the lookup
-	// and the write.
+	// and the write. A waiter whose activation this replica just changed
+	// (setStatus) waits for the next poll instead: within the interval
+	// plus SHIM_UPSTREAM_TIMEOUT, hence the interval at most the wait.
 	if c.LongPollMax < 0 {
 		ps.add("LongPollMax", "%sLONG_POLL_MAX must not be negative (0 turns long-poll off)", Prefix)
 	} else if c.LongPollMax+c.UpstreamTimeout > c.WriteTimeout {
 		ps.add("LongPollMax", "%sLONG_POLL_MAX (%v) + %sUPSTREAM_TIMEOUT (%v) must not exceed %sWRITE_TIMEOUT (%v), or long-poll answers are cut off",
 			Prefix, c.LongPollMax, Prefix, c.UpstreamTimeout, Prefix, c.WriteTimeout)
+	}
+	if c.LongPollMax > 0 && c.LongPollInterval > c.LongPollMax {
+		ps.add("LongPollInterval", "%sLONG_POLL_INTERVAL (%v) must not exceed %sLONG_POLL_MAX (%v)", Prefix, c.LongPollInterval, Prefix, c.LongPollMax)
 	}
 	if c.LongPollMaxWaiters < 1 || c.LongPollMaxPerKey < 1 {
 		ps.add("LongPollMaxWaiters", "%sLONG_POLL_MAX_WAITERS and %sLONG_POLL_MAX_PER_KEY must be at least 1 (%sLONG_POLL_MAX=0 turns long-poll off)", Prefix, Prefix, Prefix)

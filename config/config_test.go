@@ -327,6 +327,8 @@ func TestLongPoll(t *testing.T) {
 		{"a longer write timeout", []string{"SHIM_LONG_POLL_MAX=60s", "SHIM_WRITE_TIMEOUT=70s"}, ""},
 		{"negative", []string{"SHIM_LONG_POLL_MAX=-1s"}, "SHIM_LONG_POLL_MAX must not be negative"},
 		{"no interval", []string{"SHIM_LONG_POLL_INTERVAL=0s"}, "SHIM_LONG_POLL_INTERVAL must be positive"},
+		{"interval above the wait", []string{"SHIM_LONG_POLL_MAX=5s", "SHIM_LONG_POLL_INTERVAL=6s"}, "SHIM_LONG_POLL_INTERVAL (6s) must not exceed SHIM_LONG_POLL_MAX (5s)"},
+		{"interval, long-poll off", []string{"SHIM_LONG_POLL_MAX=0", "SHIM_LONG_POLL_INTERVAL=6s"}, ""},
 		{"no waiters", []string{"SHIM_LONG_POLL_MAX_WAITERS=0"}, "SHIM_LONG_POLL_MAX_WAITERS and SHIM_LONG_POLL_MAX_PER_KEY must be at least 1"},
 		{"no waiters per key", []string{"SHIM_LONG_POLL_MAX_PER_KEY=0"}, "SHIM_LONG_POLL_MAX_WAITERS and SHIM_LONG_POLL_MAX_PER_KEY must be at least 1"},
 	}

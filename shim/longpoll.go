@@ -57,12 +57,18 @@ type poller struct {
 	// owner's: every waiter has the same (the owner is its fingerprint).
 	apiKey  string
 	waiters int
-	// has says there is a result: act or err, from the poll that
-	// started at at.
-	has bool
-	act upstream.Activation
-	err error
-	at  time.Time
+	// has says there is a result: act or err, from the poll numbered seq
+	// (polls are numbered from 1 as they start; started is the last
+	// number given) that started at at.
+	has          bool
+	act          upstream.Activation
+	err          error
+	at           time.Time
+	seq, started uint64
+	// floor is the first poll whose result a waiter joining now may take:
+	// forget raises it past the polls started before the activation was
+	// changed through this replica.
+	floor uint64
 	// next is closed when the next result is published.
 	next chan struct{}
 	// cancel cancels the poll in flight; nil between polls.
@@ -99,7 +105,8 @@ func (h *longPoll) wait(ctx context.Context, apiKey, owner, nativeID string, d t
 	}
 	defer h.leave(ctx, p)
 	h.mu.Lock()
-	seen := p.has && h.now().Sub(p.at) < h.interval
+	floor := p.floor
+	seen := p.has && p.seq >= floor && h.now().Sub(p.at) < h.interval
 	act, err, next := p.act, p.err, p.next
 	h.mu.Unlock()
 	if seen && (err != nil || !translate.Waiting(act)) {
@@ -111,8 +118,12 @@ func (h *longPoll) wait(ctx context.Context, apiKey, owner, nativeID string, d t
 		select {
 		case <-next:
 			h.mu.Lock()
+			seq := p.seq
 			act, err, next = p.act, p.err, p.next
 			h.mu.Unlock()
+			if seq < floor {
+				continue // read before the activation was changed
+			}
 			seen = true
 			if err != nil || !translate.Waiting(act) {
 				return act, waitAnswered, err
@@ -125,7 +136,8 @@ func (h *longPoll) wait(ctx context.Context, apiKey, owner, nativeID string, d t
 			return upstream.Activation{}, waitLeft, ctx.Err()
 		}
 		// At the end of the wait the answer is the last result; a waiter
-		// that has none yet waits for its first poll, already running.
+		// that has none yet waits for its first poll, already running (or,
+		// after forget, the next one).
 		if outcome != "" && seen {
 			return act, outcome, nil
 		}
@@ -194,12 +206,13 @@ func (h *longPoll) run(base context.Context, p *poller) {
 		ctx, cancel := context.WithCancel(base)
 		h.mu.Lock()
 		p.cancel = cancel
-		waiters := p.waiters
+		p.started++
+		seq, waiters := p.started, p.waiters
 		h.mu.Unlock()
 		act, err := h.poll(ctx, p, waiters)
 		h.mu.Lock()
 		if err == nil || ctx.Err() == nil {
-			p.has, p.act, p.err, p.at = true, act, err, at
+			p.has, p.act, p.err, p.at, p.seq = true, act, err, at, seq
 			close(p.next)
 			p.next = make(chan struct{})
 		}
@@ -231,6 +244,18 @@ func (h *longPoll) poll(ctx context.Context, p *poller, waiters int) (upstream.A
 		defer span.End()
 	}
 	return h.api.Activation(ctx, p.apiKey, p.key.nativeID)
+}
+
+// forget tells the hub that owner changed the activation nativeID
+// (setStatus and the like): a waiter that joins from now on takes no result
+// of a poll that started before, and waits for the next poll instead. It
+// makes no poll.
+func (h *longPoll) forget(owner, nativeID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p := h.polls[pollKey{owner: owner, nativeID: nativeID}]; p != nil {
+		p.floor = p.started + 1
+	}
 }
 
 // end ends every wait now (each answers its last result) and lets no new

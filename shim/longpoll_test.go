@@ -595,3 +595,46 @@ func TestLongPollEndWaits(t *testing.T) {
 		t.Fatalf("%d waiters after shutdown", w)
 	}
 }
+
+// TestLongPollAfterSetStatus: a long-poll after the bot's own setStatus 3
+// does not take the result read before it (STATUS_OK with the old code,
+// still fresh), but waits for the next poll: STATUS_WAIT_RETRY, then the
+// new code.
+func TestLongPollAfterSetStatus(t *testing.T) {
+	t.Parallel()
+	clock := fakeclock.At(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	var api *countingAPI
+	r := newRig(t, rigOptions{
+		sandbox: sandbox.Config{Now: clock.Now, SMSDelay: 2500 * time.Millisecond},
+		wrapAPI: func(a shim.NativeAPI) shim.NativeAPI { api = newCountingAPI(a, clock); return api },
+		shim:    longPollOptions(clock),
+	})
+	id := buyNumber(t, r.srv, "demo")
+	clock.Advance(3 * time.Second) // the SMS came
+	query := "api_key=demo&action=getStatus&id=" + id + "&wait=30"
+	first := serve(r.srv, query).Body.String()
+	if !strings.HasPrefix(first, "STATUS_OK:") || api.n.Load() != 1 {
+		t.Fatalf("first long-poll: %q after %d polls, want STATUS_OK at once", first, api.n.Load())
+	}
+	if got := serve(r.srv, "api_key=demo&action=setStatus&status=3&id="+id).Body.String(); got != "ACCESS_RETRY_GET" {
+		t.Fatalf("setStatus 3: %q", got)
+	}
+	gets, timers := api.n.Load(), clock.Timers() // the lingering poller's tick
+	answer := startGet(t.Context(), r.srv, query)
+	waitUntil(t, "the waiter waits or answers", func() bool { return clock.Timers() == timers+1 || len(answer) > 0 })
+	select {
+	case rec := <-answer:
+		t.Fatalf("answered %q with the result read before setStatus 3", rec.Body.String())
+	default:
+	}
+	for i := int64(1); i <= 3; i++ {
+		clock.Advance(pollInterval)
+		if i < 3 {
+			waitUntil(t, fmt.Sprintf("poll %d", i), func() bool { return api.n.Load() == gets+i && clock.Timers() == timers+1 })
+		}
+	}
+	rec := <-answer
+	if got := rec.Body.String(); !strings.HasPrefix(got, "STATUS_OK:") || api.n.Load() != gets+3 {
+		t.Fatalf("answer %q after %d polls, want STATUS_OK from the third poll after setStatus 3 (the SMS at 2.5 s)", got, api.n.Load()-gets)
+	}
+}
