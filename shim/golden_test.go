@@ -281,7 +281,6 @@ func TestGoldenWait(t *testing.T) {
 			for _, v := range variants {
 				n++
 				t.Run(name+"/"+p+"/"+v.name, func(t *testing.T) {
-					t.Parallel()
 					c := gc
 					c.Request.Query += "&wait=" + v.wait
 					if got := runGoldenWith(t, c, p, v.opt); got != string(want) {
