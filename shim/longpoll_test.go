@@ -638,3 +638,55 @@ func TestLongPollAfterSetStatus(t *testing.T) {
 		t.Fatalf("answer %q after %d polls, want STATUS_OK from the third poll after setStatus 3 (the SMS at 2.5 s)", got, api.n.Load()-gets)
 	}
 }
+
+// hangingNative is fakeNative whose activation gets hang until their
+// context ends, and count the ones cancelled.
+type hangingNative struct {
+	fakeNative
+	inFlight, cancelled atomic.Int64
+}
+
+func (h *hangingNative) Activation(ctx context.Context, _, _ string) (upstream.Activation, error) {
+	h.inFlight.Add(1)
+	<-ctx.Done()
+	h.cancelled.Add(1)
+	return upstream.Activation{}, ctx.Err()
+}
+
+// TestLongPollLastWaiterCancelsPoll: when the last waiter leaves during a
+// poll, the poll is cancelled, its error is answered to no one, and the
+// poller ends without polling again.
+func TestLongPollLastWaiterCancelsPoll(t *testing.T) {
+	t.Parallel()
+	clock := fakeclock.At(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	native := &hangingNative{}
+	api := newCountingAPI(native, clock)
+	r := newRig(t, rigOptions{wrapAPI: func(shim.NativeAPI) shim.NativeAPI { return api }, shim: longPollOptions(clock)})
+	id, err := r.store.Reserve(t.Context(), idmap.Reservation{Owner: r.keys.Owner("k"), IdemKey: "i"})
+	if err == nil {
+		err = r.store.Commit(t.Context(), id, "native-1")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var answers []<-chan *httptest.ResponseRecorder
+	for range 3 {
+		answers = append(answers, startGet(ctx, r.srv, "api_key=k&action=getStatus&wait=30&id="+strconv.FormatInt(id, 10)))
+	}
+	waitUntil(t, "three waiters on one poll in flight", func() bool {
+		w, _ := r.srv.LongPollCounts()
+		return w == 3 && native.inFlight.Load() == 1
+	})
+	cancel()
+	for _, a := range answers {
+		<-a
+	}
+	waitUntil(t, "the poll is cancelled", func() bool { return native.cancelled.Load() == 1 })
+	clock.Advance(pollInterval)
+	waitUntil(t, "the poller ends", func() bool { w, a := r.srv.LongPollCounts(); return w == 0 && a == 0 })
+	clock.Advance(10 * pollInterval)
+	if n := api.n.Load(); n != 1 {
+		t.Fatalf("%d polls, want the one cancelled", n)
+	}
+}
