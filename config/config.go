@@ -70,7 +70,7 @@ type Config struct {
 	// LongPollMax, LongPollInterval, LongPollMaxWaiters and
 	// LongPollMaxPerKey shape long-poll getStatus and getStatusV2
 	// (wait=<seconds>; shim.Options).
-	LongPollMax        time.Duration `env:"LONG_POLL_MAX" envDefault:"30s" help:"longest wait of a long-poll getStatus or getStatusV2 (wait=<seconds>, a longer one is cut to it); 0 turns long-poll off (wait is checked, then ignored); with SHIM_UPSTREAM_TIMEOUT at most SHIM_WRITE_TIMEOUT"`
+	LongPollMax        time.Duration `env:"LONG_POLL_MAX" envDefault:"30s" help:"longest wait of a long-poll getStatus or getStatusV2 (wait=<seconds>, a longer one is cut to it), itself cut to SHIM_WRITE_TIMEOUT - SHIM_UPSTREAM_TIMEOUT; 0 turns long-poll off (wait is checked, then ignored)"`
 	LongPollInterval   time.Duration `env:"LONG_POLL_INTERVAL" envDefault:"1s" help:"how often the one shared native poll of an activation being waited on runs, on each replica; at most SHIM_LONG_POLL_MAX"`
 	LongPollMaxWaiters int           `env:"LONG_POLL_MAX_WAITERS" envDefault:"10000" help:"long-poll requests waiting on one replica at most; one more is answered at once, as without wait"`
 	LongPollMaxPerKey  int           `env:"LONG_POLL_MAX_PER_KEY" envDefault:"100" help:"long-poll requests of one API key waiting on one replica at most; one more is answered at once, as without wait"`
@@ -197,19 +197,8 @@ func (c Config) problems(sandbox bool) problems {
 	if c.WriteTimeout <= c.RequestTimeout {
 		ps.add("WriteTimeout", "%sWRITE_TIMEOUT (%v) must exceed %sREQUEST_TIMEOUT (%v), or answers are cut off", Prefix, c.WriteTimeout, Prefix, c.RequestTimeout)
 	}
-	// A long-poll answers when its wait ends, with its last result and no
-	// poll of its own; only a waiter whose first poll is still running
-	// waits for it, and that poll began when it came. So it is written
-	// within max(wait, SHIM_UPSTREAM_TIMEOUT) of the request, and the write
-	// deadline keeps SHIM_UPSTREAM_TIMEOUT for the key check, the lookup
-	// and the write. A waiter whose activation this replica just changed
-	// (setStatus) waits for the next poll instead: within the interval
-	// plus SHIM_UPSTREAM_TIMEOUT, hence the interval at most the wait.
 	if c.LongPollMax < 0 {
 		ps.add("LongPollMax", "%sLONG_POLL_MAX must not be negative (0 turns long-poll off)", Prefix)
-	} else if c.LongPollMax+c.UpstreamTimeout > c.WriteTimeout {
-		ps.add("LongPollMax", "%sLONG_POLL_MAX (%v) + %sUPSTREAM_TIMEOUT (%v) must not exceed %sWRITE_TIMEOUT (%v), or long-poll answers are cut off",
-			Prefix, c.LongPollMax, Prefix, c.UpstreamTimeout, Prefix, c.WriteTimeout)
 	}
 	if c.LongPollMax > 0 && c.LongPollInterval > c.LongPollMax {
 		ps.add("LongPollInterval", "%sLONG_POLL_INTERVAL (%v) must not exceed %sLONG_POLL_MAX (%v)", Prefix, c.LongPollInterval, Prefix, c.LongPollMax)
@@ -247,6 +236,21 @@ func (c Config) problems(sandbox bool) problems {
 		ps.add("LogFormat", "%sLOG_FORMAT %q: want json or text", Prefix, c.LogFormat)
 	}
 	return ps
+}
+
+// LongPollLimit is the longest long-poll wait granted: SHIM_LONG_POLL_MAX,
+// cut so that the wait plus SHIM_UPSTREAM_TIMEOUT ends within
+// SHIM_WRITE_TIMEOUT (0 is off). A long-poll answers when its wait ends,
+// with its last result and no poll of its own; only a waiter whose first
+// poll is still running waits for it, and that poll began when the waiter
+// came. So the answer is written within the wait or SHIM_UPSTREAM_TIMEOUT,
+// whichever is longer, of the request's look, and the write deadline keeps
+// SHIM_UPSTREAM_TIMEOUT for the key check, the lookup and the write. The
+// defaults, 30s + 10s and 40s, grant the whole 30s. The wait is cut rather
+// than the configuration refused, so that a SHIM_WRITE_TIMEOUT that was
+// valid before long-poll existed still starts.
+func (c Config) LongPollLimit() time.Duration {
+	return max(0, min(c.LongPollMax, c.WriteTimeout-c.UpstreamTimeout))
 }
 
 // problem is one thing wrong with a Config, and the field it is about.
