@@ -779,7 +779,7 @@ func TestLongPollTelemetry(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, a := range status.Attributes() {
-		attrs[string(a.Key)] = a.Value.Emit()
+		attrs[string(a.Key)] = a.Value.String()
 	}
 	if attrs["smsbulk.longpoll.wait"] != "30" || attrs["smsbulk.longpoll.outcome"] != "answered" {
 		t.Errorf("getStatus span: wait %q, outcome %q; want 30, answered", attrs["smsbulk.longpoll.wait"], attrs["smsbulk.longpoll.outcome"])
