@@ -69,6 +69,14 @@ type Config struct {
 	BreakerThreshold   int           `env:"BREAKER_THRESHOLD" envDefault:"5" help:"native attempts failing in a row (transport errors, 5xx; not 429 or other 4xx) after which the shim stops calling the backend and answers ERROR_SQL at once; 0 turns the breaker off"`
 	BreakerCooldown    time.Duration `env:"BREAKER_COOLDOWN" envDefault:"5s" help:"how long the open breaker refuses native calls before one probe call tests the backend again"`
 
+	// LongPollMax, LongPollInterval, LongPollMaxWaiters and
+	// LongPollMaxPerKey shape long-poll getStatus and getStatusV2
+	// (wait=<seconds>; shim.Options).
+	LongPollMax        time.Duration `env:"LONG_POLL_MAX" envDefault:"30s" help:"longest wait of a long-poll getStatus or getStatusV2 (wait=<seconds>, a longer one is cut to it), itself cut to SHIM_WRITE_TIMEOUT - SHIM_UPSTREAM_TIMEOUT; 0 turns long-poll off (wait is checked, then ignored)"`
+	LongPollInterval   time.Duration `env:"LONG_POLL_INTERVAL" envDefault:"1s" help:"how often the one shared native poll of an activation being waited on runs, on each replica; at most SHIM_LONG_POLL_MAX"`
+	LongPollMaxWaiters int           `env:"LONG_POLL_MAX_WAITERS" envDefault:"10000" help:"long-poll requests waiting on one replica at most; one more is answered at once, as without wait"`
+	LongPollMaxPerKey  int           `env:"LONG_POLL_MAX_PER_KEY" envDefault:"100" help:"long-poll requests of one API key waiting on one replica at most; one more is answered at once, as without wait"`
+
 	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"5s" help:"server: time to read request headers"`
 	ReadTimeout       time.Duration `env:"READ_TIMEOUT" envDefault:"15s" help:"server: time to read a whole request"`
 	WriteTimeout      time.Duration `env:"WRITE_TIMEOUT" envDefault:"40s" help:"server: time to write an answer (above REQUEST_TIMEOUT)"`
@@ -178,6 +186,7 @@ func (c Config) problems(sandbox bool) problems {
 		{"WriteTimeout", c.WriteTimeout}, {"IdleTimeout", c.IdleTimeout},
 		{"ShutdownTimeout", c.ShutdownTimeout}, {"ReconcileAfter", c.ReconcileAfter},
 		{"ReconcileEvery", c.ReconcileEvery}, {"PassthroughTimeout", c.PassthroughTimeout},
+		{"LongPollInterval", c.LongPollInterval},
 	} {
 		if d.d <= 0 {
 			ps.add(d.field, "%s must be positive, got %v", envName(d.field), d.d)
@@ -192,6 +201,15 @@ func (c Config) problems(sandbox bool) problems {
 	}
 	if p := c.SandboxKeyPrefix; p != "" && !printableNoSpace(p) {
 		ps.add("SandboxKeyPrefix", "%sSANDBOX_KEY_PREFIX must be printable ASCII without spaces, as API keys are", Prefix)
+	}
+	if c.LongPollMax < 0 {
+		ps.add("LongPollMax", "%sLONG_POLL_MAX must not be negative (0 turns long-poll off)", Prefix)
+	}
+	if c.LongPollMax > 0 && c.LongPollInterval > c.LongPollMax {
+		ps.add("LongPollInterval", "%sLONG_POLL_INTERVAL (%v) must not exceed %sLONG_POLL_MAX (%v)", Prefix, c.LongPollInterval, Prefix, c.LongPollMax)
+	}
+	if c.LongPollMaxWaiters < 1 || c.LongPollMaxPerKey < 1 {
+		ps.add("LongPollMaxWaiters", "%sLONG_POLL_MAX_WAITERS and %sLONG_POLL_MAX_PER_KEY must be at least 1 (%sLONG_POLL_MAX=0 turns long-poll off)", Prefix, Prefix, Prefix)
 	}
 	if c.PassthroughMaxConcurrent < 1 {
 		ps.add("PassthroughMaxConcurrent", "%sPASSTHROUGH_MAX_CONCURRENT must be at least 1", Prefix)
@@ -223,6 +241,21 @@ func (c Config) problems(sandbox bool) problems {
 		ps.add("LogFormat", "%sLOG_FORMAT %q: want json or text", Prefix, c.LogFormat)
 	}
 	return ps
+}
+
+// LongPollLimit is the longest long-poll wait granted: SHIM_LONG_POLL_MAX,
+// cut so that the wait plus SHIM_UPSTREAM_TIMEOUT ends within
+// SHIM_WRITE_TIMEOUT (0 is off). A long-poll answers when its wait ends,
+// with its last result and no poll of its own; only a waiter whose first
+// poll is still running waits for it, and that poll began when the waiter
+// came. So the answer is written within the wait or SHIM_UPSTREAM_TIMEOUT,
+// whichever is longer, of the request's look, and the write deadline keeps
+// SHIM_UPSTREAM_TIMEOUT for the key check, the lookup and the write. The
+// defaults, 30s + 10s and 40s, grant the whole 30s. The wait is cut rather
+// than the configuration refused, so that a SHIM_WRITE_TIMEOUT that was
+// valid before long-poll existed still starts.
+func (c Config) LongPollLimit() time.Duration {
+	return max(0, min(c.LongPollMax, c.WriteTimeout-c.UpstreamTimeout))
 }
 
 // problem is one thing wrong with a Config, and the field it is about.

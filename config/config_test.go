@@ -305,3 +305,48 @@ func TestValidateRequestIDTTL(t *testing.T) {
 		}
 	}
 }
+
+func TestLongPoll(t *testing.T) {
+	t.Parallel()
+	c, err := config.Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LongPollMax != 30*time.Second || c.LongPollInterval != time.Second || c.LongPollMaxWaiters != 10000 || c.LongPollMaxPerKey != 100 {
+		t.Fatalf("long-poll defaults: %v %v %d %d", c.LongPollMax, c.LongPollInterval, c.LongPollMaxWaiters, c.LongPollMaxPerKey)
+	}
+	tests := []struct {
+		name    string
+		environ []string
+		want    string        // "" is valid
+		limit   time.Duration // LongPollLimit, when valid
+	}{
+		{"defaults: 30s + 10s within 40s", nil, "", 30 * time.Second},
+		{"off", []string{"SHIM_LONG_POLL_MAX=0"}, "", 0},
+		{"off, any write timeout", []string{"SHIM_LONG_POLL_MAX=0", "SHIM_WRITE_TIMEOUT=31s"}, "", 0},
+		{"cut to the write timeout", []string{"SHIM_LONG_POLL_MAX=60s"}, "", 30 * time.Second},
+		{"a write timeout valid before long-poll", []string{"SHIM_WRITE_TIMEOUT=20s", "SHIM_REQUEST_TIMEOUT=2s"}, "", 10 * time.Second},
+		{"no room at all", []string{"SHIM_WRITE_TIMEOUT=10s", "SHIM_REQUEST_TIMEOUT=2s"}, "", 0},
+		{"a longer write timeout", []string{"SHIM_LONG_POLL_MAX=60s", "SHIM_WRITE_TIMEOUT=70s"}, "", 60 * time.Second},
+		{"negative", []string{"SHIM_LONG_POLL_MAX=-1s"}, "SHIM_LONG_POLL_MAX must not be negative", 0},
+		{"no interval", []string{"SHIM_LONG_POLL_INTERVAL=0s"}, "SHIM_LONG_POLL_INTERVAL must be positive", 0},
+		{"interval above the wait", []string{"SHIM_LONG_POLL_MAX=5s", "SHIM_LONG_POLL_INTERVAL=6s"}, "SHIM_LONG_POLL_INTERVAL (6s) must not exceed SHIM_LONG_POLL_MAX (5s)", 0},
+		{"interval, long-poll off", []string{"SHIM_LONG_POLL_MAX=0", "SHIM_LONG_POLL_INTERVAL=6s"}, "", 0},
+		{"no waiters", []string{"SHIM_LONG_POLL_MAX_WAITERS=0"}, "SHIM_LONG_POLL_MAX_WAITERS and SHIM_LONG_POLL_MAX_PER_KEY must be at least 1", 0},
+		{"no waiters per key", []string{"SHIM_LONG_POLL_MAX_PER_KEY=0"}, "SHIM_LONG_POLL_MAX_WAITERS and SHIM_LONG_POLL_MAX_PER_KEY must be at least 1", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := config.Load(tc.environ, true)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Load: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Load: %v, want %q", err, tc.want)
+			case tc.want == "" && c.LongPollLimit() != tc.limit:
+				t.Fatalf("LongPollLimit = %v, want %v", c.LongPollLimit(), tc.limit)
+			}
+		})
+	}
+}

@@ -331,6 +331,7 @@ func (s *Server) set(ctx context.Context, key, owner string, id int64, op transl
 		call = s.api.Cancel
 	}
 	_, err = call(ctx, key, nativeID)
+	s.polls.forget(owner, nativeID) // whatever the outcome: a long-poll must not answer what was read before
 	if errors.Is(err, &upstream.APIError{Code: upstream.CodeInvalidState}) {
 		// A bot that repeats a setStatus whose answer it lost (it got
 		// ERROR_SQL) hears success if the activation is already there; if

@@ -3,6 +3,7 @@ package shim
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/translate"
@@ -10,19 +11,48 @@ import (
 )
 
 // getActivation polls the activation a request names and answers it with
-// render (getStatus, getStatusV2, getFullSms).
-func (s *Server) getActivation(render func(upstream.Activation) ([]byte, error)) action {
+// render (getStatus, getStatusV2, getFullSms). With waits (getStatus,
+// getStatusV2), a request with wait=<seconds> is a long-poll: a malformed
+// wait is BAD_ACTION before anything is looked up, and a wait (up to
+// Options.LongPollMax) waits in the hub for the answer to stop waiting.
+func (s *Server) getActivation(render func(upstream.Activation) ([]byte, error), waits bool) action {
 	return func(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
+		var wait time.Duration
+		if waits {
+			var err error
+			if wait, err = translate.ParseWait(req.Wait, s.opt.LongPollMax); err != nil {
+				return nil, err
+			}
+		}
+		if wait > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = s.withWait(ctx, wait)
+			defer cancel()
+		}
 		nativeID, err := s.activation(ctx, req, owner)
 		if err != nil {
 			return nil, err
 		}
-		act, err := s.api.Activation(ctx, req.APIKey, nativeID)
+		act, err := s.poll(ctx, req.APIKey, owner, nativeID, wait)
 		if err != nil {
 			return nil, err
 		}
 		return render(act)
 	}
+}
+
+// poll reads an activation: at once without a wait, or through the
+// long-poll hub with one. A waiter the hub keeps out polls at once.
+func (s *Server) poll(ctx context.Context, key, owner, nativeID string, wait time.Duration) (upstream.Activation, error) {
+	if wait <= 0 {
+		return s.api.Activation(ctx, key, nativeID)
+	}
+	act, outcome, err := s.polls.wait(ctx, key, owner, nativeID, wait)
+	recordFrom(ctx).setWait(wait, outcome)
+	if outcome == waitOver {
+		return s.api.Activation(ctx, key, nativeID)
+	}
+	return act, err
 }
 
 // setOp is finishActivation (op complete) and cancelActivation (op

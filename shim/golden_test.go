@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/shim"
@@ -165,16 +166,24 @@ func TestGolden(t *testing.T) {
 // "retry-after" lines, a blank line and the exact body.
 func runGolden(t *testing.T, gc goldenCase, profile string) string {
 	t.Helper()
+	return runGoldenWith(t, gc, profile, shim.Options{})
+}
+
+// runGoldenWith is runGolden with a shim configured by opt (whose Profile
+// it sets).
+func runGoldenWith(t *testing.T, gc goldenCase, profile string, opt shim.Options) string {
+	t.Helper()
 	p, err := translate.ParseProfile(profile)
 	if err != nil {
 		t.Fatal(err)
 	}
+	opt.Profile = p
 	rp := &replay{want: gc.Native}
 	r := newRig(t, rigOptions{
 		backend:  rp,
 		upstream: upstream.Options{Retries: -1},
 		secret:   "golden-test-secret-0123456789",
-		shim:     shim.Options{Profile: p},
+		shim:     opt,
 	})
 	for _, nativeID := range gc.Seed {
 		id, err := r.store.Reserve(t.Context(), idmap.Reservation{Owner: r.keys.Owner("K"), IdemKey: "seed-" + nativeID})
@@ -219,4 +228,69 @@ func runGolden(t *testing.T, gc goldenCase, profile string) string {
 	b, _ := io.ReadAll(res.Body)
 	return fmt.Sprintf("status: %d\ncontent-type: %s\nretry-after: %s\n\n%s",
 		res.StatusCode, res.Header.Get("Content-Type"), res.Header.Get("Retry-After"), b)
+}
+
+// TestGoldenWait runs every golden getStatus and getStatusV2 case again
+// with a wait that changes nothing, and wants the same bytes and native
+// calls: wait=0 and an empty wait with long-poll on, wait=30 with it off,
+// and wait=30 with it on where the answer is not waiting (an answer that
+// has stopped waiting, or an error, is given at once).
+func TestGoldenWait(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := shim.Options{LongPollMax: 30 * time.Second}
+	n := 0
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".in")
+		var gc goldenCase
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &gc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		q := translate.ParseParams(gc.Request.Query)
+		if a := q.Get("action"); a != "getStatus" && a != "getStatusV2" || q.Has("wait") || len(gc.Then) > 0 {
+			continue
+		}
+		profiles := gc.Profiles
+		if len(profiles) == 0 {
+			profiles = []string{"sms-activate", "smsbulk"}
+		}
+		for _, p := range profiles {
+			want, err := os.ReadFile(filepath.Join("testdata", "golden", name+"."+p+".golden"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := strings.SplitN(string(want), "\n\n", 2)[1]
+			waits := body == "STATUS_WAIT_CODE" || strings.HasPrefix(body, "STATUS_WAIT_RETRY:") || strings.Contains(body, `"sms":null`)
+			variants := []struct {
+				name, wait string
+				opt        shim.Options
+			}{{"wait=0", "0", on}, {"wait=", "", on}, {"off,wait=30", "30", shim.Options{}}}
+			if !waits {
+				variants = append(variants, struct {
+					name, wait string
+					opt        shim.Options
+				}{"wait=30", "30", on})
+			}
+			for _, v := range variants {
+				n++
+				t.Run(name+"/"+p+"/"+v.name, func(t *testing.T) {
+					c := gc
+					c.Request.Query += "&wait=" + v.wait
+					if got := runGoldenWith(t, c, p, v.opt); got != string(want) {
+						t.Errorf("answer differs\n got %q\nwant %q", got, want)
+					}
+				})
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no getStatus golden case")
+	}
 }

@@ -41,11 +41,20 @@ type record struct {
 	service    string
 	// sandbox marks a request of the sandbox lane (Options.Sandbox).
 	sandbox bool
+	// wait is a long-poll's wait (0 for none) and waitOutcome how it
+	// ended (see longPoll.wait).
+	wait        time.Duration
+	waitOutcome string
 
 	nativeCalls atomic.Int64
 }
 
-type recordKey struct{}
+// recordKey finds a request's record, and baseKey the recordContext it is
+// in (see withWait).
+type (
+	recordKey struct{}
+	baseKey   struct{}
+)
 
 // recordContext carries a request's record: context.WithValue with the
 // record in the same allocation.
@@ -54,13 +63,29 @@ type recordContext struct {
 	rec record
 }
 
-// Value is the record for recordKey, and the parent's value for any other
-// key.
+// Value is the record for recordKey, c for baseKey, and the parent's value
+// for any other key.
 func (c *recordContext) Value(key any) any {
-	if _, ok := key.(recordKey); ok {
+	switch key.(type) {
+	case recordKey:
 		return &c.rec
+	case baseKey:
+		return c
 	}
 	return c.Context.Value(key)
+}
+
+// withWait is ctx with the deadline of a long-poll request that waits up
+// to wait: Options.RequestTimeout plus wait from now, instead of the
+// RequestTimeout the instrumentation layer gave it, so that a poll running
+// when the wait ends is not cut off. It is made from the layer's context
+// (record, span and the client's cancellation, without the deadline).
+func (s *Server) withWait(ctx context.Context, wait time.Duration) (context.Context, context.CancelFunc) {
+	base, ok := ctx.Value(baseKey{}).(*recordContext)
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(base, s.opt.RequestTimeout+wait)
 }
 
 // recordFrom is the record of the legacy request ctx belongs to, or nil
@@ -118,6 +143,12 @@ func (r *record) setLegacyID(id int64) {
 func (r *record) setNativeID(id string) {
 	if r != nil {
 		r.nativeID = id
+	}
+}
+
+func (r *record) setWait(wait time.Duration, outcome string) {
+	if r != nil {
+		r.wait, r.waitOutcome = wait, outcome
 	}
 }
 
@@ -214,17 +245,17 @@ func (s *Server) accessLine(ctx context.Context, r *http.Request, traceID trace.
 		slog.Int("status", rec.status),
 		slog.String("client", s.client(r)),
 		slog.String("owner", ShortOwner(rec.owner)),
+		// Written only when set: legacy_id, wait and sandbox.
 		slog.Int64("legacy_id", rec.legacyID),
+		slog.Float64("wait", rec.wait.Seconds()),
 		slog.Bool("sandbox", true),
 	}
-	// legacy_id and sandbox are written only when set, in one AddAttrs.
-	n := len(attrs) - 2
-	if rec.legacyID != 0 {
-		n++
-	}
-	if rec.sandbox {
-		attrs[n] = attrs[len(attrs)-1]
-		n++
+	n := len(attrs) - 3
+	for i, set := range [...]bool{rec.legacyID != 0, rec.wait > 0, rec.sandbox} {
+		if set {
+			attrs[n] = attrs[len(attrs)-3+i]
+			n++
+		}
 	}
 	if s.alog != nil && s.alog.write(end, "legacy request", attrs[:n]) {
 		return
@@ -288,6 +319,9 @@ func (r *record) attributes() []attribute.KeyValue {
 	}
 	if r.sandbox {
 		a = append(a, attrSandbox.Bool(true))
+	}
+	if r.wait > 0 {
+		a = append(a, attrLongPollWait.Float64(r.wait.Seconds()), attrLongPollOutcome.String(r.waitOutcome))
 	}
 	return a
 }

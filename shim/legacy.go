@@ -80,7 +80,7 @@ func (s *Server) answer(ctx context.Context, r *http.Request, rec *record, actio
 
 // actions is the table of the legacy actions the shim serves.
 func (s *Server) actions() map[translate.Action]action {
-	status := s.getActivation(translate.StatusBody)
+	status := s.getActivation(translate.StatusBody, true)
 	active := s.getActiveActivations
 	top := s.getTopCountries
 	return map[translate.Action]action{
@@ -100,8 +100,8 @@ func (s *Server) actions() map[translate.Action]action {
 		translate.GetTopCountriesByServiceRank:   top,
 		translate.GetListOfTopCountriesByService: top,
 		translate.GetOperators:                   s.getOperators,
-		translate.GetFullSMS:                     s.getActivation(translate.FullSMSBody),
-		translate.GetStatusV2:                    s.getActivation(translate.StatusV2Body),
+		translate.GetFullSMS:                     s.getActivation(translate.FullSMSBody, false),
+		translate.GetStatusV2:                    s.getActivation(translate.StatusV2Body, true),
 		translate.GetServicesList:                s.getServicesList,
 		translate.GetPricesExtended:              s.getPricesExtended,
 		translate.GetPricesVerification:          s.getPricesVerification,

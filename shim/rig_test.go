@@ -71,6 +71,9 @@ type rigOptions struct {
 	baseURL string
 	// upstream configures the native client.
 	upstream upstream.Options
+	// wrapAPI puts something in front of the native client, such as a
+	// counter, or replaces it; nil gives the shim the client itself.
+	wrapAPI func(shim.NativeAPI) shim.NativeAPI
 	// idmap configures the SQLite ID map in tb.TempDir(), for example its
 	// clock.
 	idmap idmap.Options
@@ -145,7 +148,7 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 
 // with returns a copy of r with a shim of its own on r's backend, store and
 // keys: a new native client, country resolver, logger and server. Only o's
-// upstream, countryCache, shim, origin, log and level are used.
+// upstream, wrapAPI, countryCache, shim, origin, log and level are used.
 func (r *rig) with(tb testing.TB, o rigOptions) *rig {
 	tb.Helper()
 	c := *r
@@ -168,7 +171,11 @@ func (r *rig) with(tb testing.TB, o rigOptions) *rig {
 		w = io.Discard
 	}
 	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: o.level}))
-	if c.srv, err = shim.NewServer(log, c.api, r.ids, c.cc, opt); err != nil {
+	var api shim.NativeAPI = c.api
+	if o.wrapAPI != nil {
+		api = o.wrapAPI(api)
+	}
+	if c.srv, err = shim.NewServer(log, api, r.ids, c.cc, opt); err != nil {
 		tb.Fatal(err)
 	}
 	return &c

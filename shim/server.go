@@ -102,8 +102,24 @@ type Options struct {
 	// Limits bounds what a legacy request may carry. Zero fields take the
 	// defaults of Limits.
 	Limits translate.Limits
+	// LongPollMax is the longest wait of getStatus and getStatusV2
+	// (wait=<seconds>; a longer one is cut to it). 0, the zero value, turns
+	// long-poll off: wait is checked and then ignored.
+	LongPollMax time.Duration
+	// LongPollInterval is how often the one shared poll of an activation
+	// being waited on asks the backend. Default 1s.
+	LongPollInterval time.Duration
+	// LongPollMaxWaiters bounds the long-poll waiters of this replica, and
+	// LongPollMaxPerKey those of one API key; a request beyond either is
+	// answered at once, as without wait. Defaults 10000 and 100.
+	LongPollMaxWaiters int
+	LongPollMaxPerKey  int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// After is the timer of long-poll waits and of their shared polls'
+	// interval, time.After on the clock Now. Default time.After; a test
+	// with a fake Now passes its clock's.
+	After func(time.Duration) <-chan time.Time
 	// TracerProvider makes the spans of legacy requests, native calls and
 	// ID map queries. nil makes none.
 	TracerProvider trace.TracerProvider
@@ -168,6 +184,8 @@ type Server struct {
 	// recently, so that a purchase with an unknown key is refused before
 	// anything is written (see checkKey).
 	verified *lru.Cache[string, verifiedKey]
+	// polls is the hub of long-poll waits.
+	polls *longPoll
 }
 
 // NewServer makes the front end. It answers the legacy endpoint at
@@ -207,6 +225,19 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 	if opt.CatalogStaleFor <= 0 {
 		opt.CatalogStaleFor = 10 * opt.CatalogTTL
 	}
+	opt.LongPollMax = max(0, opt.LongPollMax)
+	if opt.LongPollInterval <= 0 {
+		opt.LongPollInterval = time.Second
+	}
+	if opt.LongPollMaxWaiters <= 0 {
+		opt.LongPollMaxWaiters = 10000
+	}
+	if opt.LongPollMaxPerKey <= 0 {
+		opt.LongPollMaxPerKey = 100
+	}
+	if opt.After == nil {
+		opt.After = time.After
+	}
 	tel, err := newTelemetry(opt.TracerProvider, opt.MeterProvider, cc, opt.IDMapCache, opt.Gauges, opt.Now)
 	if err != nil {
 		return nil, err
@@ -231,6 +262,7 @@ func NewServer(log *slog.Logger, api NativeAPI, ids IDStore, cc *countries.Resol
 		catalog: &catalog{api: api, ttl: opt.CatalogTTL, staleFor: opt.CatalogStaleFor, now: opt.Now, onLookup: tel.cacheLookup},
 	}
 	s.api = s.withLane(api)
+	s.polls = newLongPoll(s.api, tel, opt)
 	if opt.AccessLog != nil {
 		s.alog = newAccessLog(opt.AccessLog)
 	}
@@ -265,6 +297,12 @@ func isExactLegacyPath(p string) bool {
 	}
 	return false
 }
+
+// EndWaits ends every long-poll wait at once, each with its last answer,
+// and from then on answers every wait at once, as without wait: call it
+// when the server starts shutting down (http.Server.RegisterOnShutdown), so
+// that draining does not wait out SHIM_LONG_POLL_MAX.
+func (s *Server) EndWaits() { s.polls.end() }
 
 // CatalogAnsweredAt is when the native catalog last answered; zero if it
 // never has. Readiness checks use it.

@@ -42,6 +42,13 @@ const (
 	attrIDMapOp     = attribute.Key("db.operation.name")
 	// attrSandbox marks the spans of the sandbox lane's requests.
 	attrSandbox = attribute.Key("smsbulk.sandbox")
+	// The long-poll's: the wait in seconds (after clamping), how it ended
+	// (answered, ended, bound, left, shut_down), the bound that kept a
+	// waiter out (total, per_key, shutdown), and a shared poll's waiters.
+	attrLongPollWait    = attribute.Key("smsbulk.longpoll.wait")
+	attrLongPollOutcome = attribute.Key("smsbulk.longpoll.outcome")
+	attrLongPollBound   = attribute.Key("smsbulk.longpoll.bound")
+	attrLongPollWaiters = attribute.Key("smsbulk.longpoll.waiters")
 )
 
 // requestBuckets are the histogram bounds, in seconds, of legacy requests
@@ -69,6 +76,12 @@ type telemetry struct {
 	idmapDur        metric.Float64Histogram
 	idmapErrors     metric.Int64Counter
 	compensations   metric.Int64Counter
+	// The long-poll's: waiters and activations polled for them on this
+	// replica, shared polls made, and waiters kept out by a bound.
+	lpWaiters     metric.Int64UpDownCounter
+	lpActivations metric.Int64UpDownCounter
+	lpPolls       metric.Int64Counter
+	lpOver        metric.Int64Counter
 	// inFlightBuys is this replica's purchases journaled but not yet
 	// committed or released: legacy ID -> when Reserve returned.
 	inFlightBuys *pendingSet
@@ -135,6 +148,18 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countrie
 	t.compensations, err = m.Int64Counter("smsbulk_shim.compensations", metric.WithUnit("{purchase}"),
 		metric.WithDescription("Purchases refunded because they could not be stored or answered, by outcome (ok, failed)."))
 	add(err)
+	t.lpWaiters, err = m.Int64UpDownCounter("smsbulk_shim.longpoll.waiters", metric.WithUnit("{request}"),
+		metric.WithDescription("Long-poll getStatus and getStatusV2 requests (wait=<seconds>) waiting on this replica."))
+	add(err)
+	t.lpActivations, err = m.Int64UpDownCounter("smsbulk_shim.longpoll.activations", metric.WithUnit("{activation}"),
+		metric.WithDescription("Activations with a shared long-poll poller on this replica: one native poll per interval each, whatever their waiters."))
+	add(err)
+	t.lpPolls, err = m.Int64Counter("smsbulk_shim.longpoll.polls", metric.WithUnit("{poll}"),
+		metric.WithDescription("Shared long-poll polls of the native API: each answers every waiter of its activation."))
+	add(err)
+	t.lpOver, err = m.Int64Counter("smsbulk_shim.longpoll.over_bound", metric.WithUnit("{request}"),
+		metric.WithDescription("Long-poll requests answered at once, as without wait, because a bound kept them out: total (SHIM_LONG_POLL_MAX_WAITERS), per_key (SHIM_LONG_POLL_MAX_PER_KEY) or shutdown."))
+	add(err)
 	// One counter for every cache. The country resolver and the ID map
 	// cache count their own lookups, so they are read at collection time.
 	t.caches = map[string]*cacheStats{"services": {}, "catalog_countries": {}, "catalog_offers": {}}
@@ -177,6 +202,10 @@ func (t *telemetry) zeroCounters() {
 	}
 	for _, op := range idmapOps {
 		t.idmapErrors.Add(ctx, 0, metric.WithAttributes(attrIDMapOp.String(op)))
+	}
+	t.lpPolls.Add(ctx, 0)
+	for _, b := range []string{boundTotal, boundPerKey, boundShutdown} {
+		t.lpOver.Add(ctx, 0, metric.WithAttributes(attrLongPollBound.String(b)))
 	}
 	for _, a := range translate.Actions() {
 		t.requests.Add(ctx, 0, metric.WithAttributes(attrAction.String(string(a)), attrCode.String(string(translate.ErrorSQL))))
@@ -318,6 +347,34 @@ func (t *telemetry) compensation(ctx context.Context, ok bool) {
 		outcome = "failed"
 	}
 	t.compensations.Add(ctx, 1, metric.WithAttributes(attrOutcome.String(outcome)))
+}
+
+// longPollWaiters counts waiters joining (+1) and leaving (-1).
+func (t *telemetry) longPollWaiters(ctx context.Context, n int64) {
+	if t.metered {
+		t.lpWaiters.Add(ctx, n)
+	}
+}
+
+// longPollActivations counts pollers starting (+1) and ending (-1).
+func (t *telemetry) longPollActivations(ctx context.Context, n int64) {
+	if t.metered {
+		t.lpActivations.Add(ctx, n)
+	}
+}
+
+// longPollPoll counts one shared poll.
+func (t *telemetry) longPollPoll(ctx context.Context) {
+	if t.metered {
+		t.lpPolls.Add(ctx, 1)
+	}
+}
+
+// longPollOver counts a waiter kept out by bound.
+func (t *telemetry) longPollOver(ctx context.Context, bound string) {
+	if t.metered {
+		t.lpOver.Add(ctx, 1, t.attrSets.get(attrLongPollBound, bound, "", ""))
+	}
 }
 
 // outcome names how a call ended, for metrics: ok, the native error code,

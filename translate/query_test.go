@@ -28,6 +28,7 @@ func FuzzParseQuery(f *testing.F) {
 	f.Add("api_key=abcdef&x=%41%41%41%41&y=aaaa", 64, 3)
 	f.Add("&&=&a=b=c&%zz=%4&+api_key+=a+b&api%5Fkey=c", 64, 1024)
 	f.Add("phoneException=7911&forward=1&activationType=0&verification=true&freePrice=true&start=0&length=10&status=8", 64, 1024)
+	f.Add("action=getStatus&id=100000001&wait=30&wait%20=5", 64, 1024)
 	f.Fuzz(func(t *testing.T, raw string, maxParams, maxBytes int) {
 		l := translate.Limits{MaxParams: maxParams, MaxParamBytes: maxBytes}
 		got, gotErr := translate.ParseQuery(raw, l)
@@ -53,7 +54,7 @@ func FuzzParseQuery(f *testing.F) {
 func TestParseQueryEveryParam(t *testing.T) {
 	names := []string{"api_key", "action", "service", "country", "id", "status", "maxPrice", "operator",
 		"phoneException", "forward", "activationType", "verification", "freePrice", "start", "length",
-		"requestId", "lang", "ref"}
+		"requestId", "wait", "lang", "ref"}
 	l := translate.Limits{}.WithDefaults()
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {

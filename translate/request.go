@@ -94,12 +94,15 @@ type Request struct {
 	// RequestID is getNumber's and getNumberV2's optional requestId (see
 	// ParseRequestID).
 	RequestID string
+	// Wait is getStatus's and getStatusV2's optional wait, the seconds
+	// the answer may wait for the status to stop waiting (see ParseWait).
+	Wait string
 }
 
 // params are the parameter names the shim reads, in Request's field order;
 // everything else (lang, ref, useCashBack, ...) is ignored.
 var params = [...]string{"api_key", "action", "service", "country", "id", "status", "maxPrice", "operator",
-	"phoneException", "forward", "activationType", "verification", "freePrice", "start", "length", "requestId"}
+	"phoneException", "forward", "activationType", "verification", "freePrice", "start", "length", "requestId", "wait"}
 
 // ParseRequest reads a Request from parameter sources in order of
 // precedence (the shim passes the query string first, then the form body).

@@ -84,6 +84,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	if err != nil {
 		return err
 	}
+	fe.legacy.RegisterOnShutdown(srv.EndWaits) // long-polls answer at once, so draining does not wait them out
 	log.Info("listening", slog.String("addr", fe.ln.Addr().String()), slog.String("admin_addr", fe.adminLn.Addr().String()),
 		slog.String("version", build.Version), slog.String("profile", cfg.Profile.String()),
 		slog.String("upstream", be.origin.Redacted()), slog.Bool("sandbox", useSandbox))

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"time"
 
 	"github.com/smsbulk/smsbulk-shim/config"
 	"github.com/smsbulk/smsbulk-shim/countries"
@@ -64,7 +65,24 @@ func newServer(log *slog.Logger, accessLog io.Writer, cfg config.Config, be *bac
 		PassthroughTimeout:       cfg.PassthroughTimeout,
 		PassthroughMaxConcurrent: cfg.PassthroughMaxConcurrent,
 		TrustedProxies:           cfg.TrustedProxies,
+
+		LongPollMax:        longPollLimit(log, cfg),
+		LongPollInterval:   cfg.LongPollInterval,
+		LongPollMaxWaiters: cfg.LongPollMaxWaiters,
+		LongPollMaxPerKey:  cfg.LongPollMaxPerKey,
 	})
+}
+
+// longPollLimit is the longest long-poll wait granted, and says so in the
+// log when it is less than SHIM_LONG_POLL_MAX.
+func longPollLimit(log *slog.Logger, cfg config.Config) time.Duration {
+	limit := cfg.LongPollLimit()
+	if limit < cfg.LongPollMax {
+		log.Warn("long-poll waits cut to leave room for the last poll and the write",
+			slog.Duration("long_poll_max", cfg.LongPollMax), slog.Duration("granted", limit),
+			slog.Duration("write_timeout", cfg.WriteTimeout), slog.Duration("upstream_timeout", cfg.UpstreamTimeout))
+	}
+	return limit
 }
 
 func passthroughOrigin(on bool, origin *url.URL) *url.URL {
