@@ -105,5 +105,6 @@ func requestOf(got *[len(params)]string) Request {
 		Start:          got[13],
 		Length:         got[14],
 		RequestID:      got[15],
+		Callback:       got[16],
 	}
 }
