@@ -40,6 +40,13 @@ const (
 	attrCache       = attribute.Key("smsbulk.cache")
 	attrCacheResult = attribute.Key("smsbulk.cache.result")
 	attrIDMapOp     = attribute.Key("db.operation.name")
+	// The callback spans' and metrics' own: what happened to the
+	// activation, the event and attempt, and the receiver as scheme and
+	// host only (its path and query may hold the bot's secrets).
+	attrCallbackEvent   = attribute.Key("smsbulk.callback.event")
+	attrCallbackEventID = attribute.Key("smsbulk.callback.event_id")
+	attrCallbackAttempt = attribute.Key("smsbulk.callback.attempt")
+	attrCallbackTarget  = attribute.Key("smsbulk.callback.target")
 )
 
 // requestBuckets are the histogram bounds, in seconds, of legacy requests
@@ -64,6 +71,9 @@ type telemetry struct {
 	idmapDur      metric.Float64Histogram
 	idmapErrors   metric.Int64Counter
 	compensations metric.Int64Counter
+	// The callbacks' counters: events appended to the outbox, delivery
+	// attempts, events given up.
+	cbEvents, cbAttempts, cbDead metric.Int64Counter
 	// inFlightBuys is this replica's purchases journaled but not yet
 	// committed or released: legacy ID -> when Reserve returned.
 	inFlightBuys *pendingSet
@@ -127,6 +137,15 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countrie
 	t.compensations, err = m.Int64Counter("smsbulk_shim.compensations", metric.WithUnit("{purchase}"),
 		metric.WithDescription("Purchases refunded because they could not be stored or answered, by outcome (ok, failed)."))
 	add(err)
+	t.cbEvents, err = m.Int64Counter("smsbulk_shim.callback.events", metric.WithUnit("{event}"),
+		metric.WithDescription("Callback events appended to the outbox, by event (code, retry, finished, cancelled, expired, waiting)."))
+	add(err)
+	t.cbAttempts, err = m.Int64Counter("smsbulk_shim.callback.attempts", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Callback delivery attempts, by outcome (delivered: a 2xx answer; failed: anything else)."))
+	add(err)
+	t.cbDead, err = m.Int64Counter("smsbulk_shim.callback.dead", metric.WithUnit("{event}"),
+		metric.WithDescription("Callback events given up after SHIM_CALLBACK_RETRY_FOR of failed attempts."))
+	add(err)
 	// One counter for every cache. The country resolver and the ID map
 	// cache count their own lookups, so they are read at collection time.
 	t.caches = map[string]*cacheStats{"services": {}, "catalog_countries": {}, "catalog_offers": {}}
@@ -167,6 +186,13 @@ func (t *telemetry) zeroCounters() {
 	for _, outcome := range []string{"ok", "failed"} {
 		t.compensations.Add(ctx, 0, metric.WithAttributes(attrOutcome.String(outcome)))
 	}
+	for _, outcome := range []string{"delivered", "failed"} {
+		t.cbAttempts.Add(ctx, 0, metric.WithAttributes(attrOutcome.String(outcome)))
+	}
+	for _, ev := range []string{"code", "retry", "finished", "cancelled", "expired"} {
+		t.cbEvents.Add(ctx, 0, metric.WithAttributes(attrCallbackEvent.String(ev)))
+	}
+	t.cbDead.Add(ctx, 0)
 	for _, op := range idmapOps {
 		t.idmapErrors.Add(ctx, 0, metric.WithAttributes(attrIDMapOp.String(op)))
 	}
@@ -311,6 +337,16 @@ func (t *telemetry) compensation(ctx context.Context, ok bool) {
 	}
 	t.compensations.Add(ctx, 1, metric.WithAttributes(attrOutcome.String(outcome)))
 }
+
+func (t *telemetry) callbackEvent(ctx context.Context, event string) {
+	t.cbEvents.Add(ctx, 1, metric.WithAttributes(attrCallbackEvent.String(event)))
+}
+
+func (t *telemetry) callbackAttempt(ctx context.Context, outcome string) {
+	t.cbAttempts.Add(ctx, 1, metric.WithAttributes(attrOutcome.String(outcome)))
+}
+
+func (t *telemetry) callbackDead(ctx context.Context) { t.cbDead.Add(ctx, 1) }
 
 // outcome names how a call ended, for metrics: ok, the native error code,
 // or transport.
