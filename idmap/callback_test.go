@@ -1,6 +1,7 @@
 package idmap
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -251,6 +252,23 @@ func testCallbacks(t *testing.T, fresh func(tb testing.TB) backend) {
 			evs = append(evs, ev.ID)
 			clk.Advance(time.Millisecond)
 		}
+		due := func() int64 {
+			t.Helper()
+			o, ok := s.(interface {
+				OutboxDue(ctx context.Context) (int64, error)
+			})
+			if !ok {
+				return -1 // a Cached store: the gauge reads the store itself
+			}
+			n, err := o.OutboxDue(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n := due(); n != 3 && n != -1 {
+			t.Fatalf("OutboxDue = %d, want 3", n)
+		}
 		es := dueEvents(t, s, time.Minute, 10)
 		if got := eventIDs(es); !slices.Equal(got, evs) {
 			t.Fatalf("DueEvents = %v, want %v oldest first", got, evs)
@@ -266,6 +284,9 @@ func testCallbacks(t *testing.T, fresh func(tb testing.TB) backend) {
 		settle(evs[2], Dead, time.Time{})
 		settle(evs[0], Retry, clk.Now()) // a late settle of a delivered event changes nothing
 		settle("missing", Delivered, time.Time{})
+		if n := due(); n != 1 && n != -1 {
+			t.Fatalf("OutboxDue after settling = %d, want the 1 retried", n)
+		}
 		if err := s.SettleEvent(t.Context(), evs[1], Outcome(0), time.Time{}); err == nil {
 			t.Fatal("SettleEvent with no outcome = nil")
 		}

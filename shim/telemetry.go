@@ -97,6 +97,10 @@ type Gauges struct {
 	// no series. It is called at each collection with the collection's
 	// context, so it must be one cheap query.
 	Pending func(ctx context.Context) (idmap.PendingSummary, error)
+	// OutboxDue counts the callback events of the store waiting for
+	// delivery, every replica's: smsbulk_shim.callback.outbox.due. nil
+	// reports no series. Called at each collection: one cheap query.
+	OutboxDue func(ctx context.Context) (int64, error)
 }
 
 func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countries.Resolver, idmapCache CacheStats, g Gauges, now func() time.Time) (*telemetry, error) {
@@ -251,6 +255,17 @@ func (t *telemetry) gauges(m metric.Meter, g Gauges, now func() time.Time) error
 			o.ObserveFloat64(pendingAge, ageSeconds(now(), p.Oldest))
 			return nil
 		}, pending, pendingAge)
+		add(err)
+	}
+	if g.OutboxDue != nil {
+		_, err := m.Int64ObservableGauge("smsbulk_shim.callback.outbox.due", metric.WithUnit("{event}"),
+			metric.WithDescription("Callback events in the ID map store waiting for delivery, by every replica sharing it."),
+			metric.WithInt64Callback(func(ctx context.Context, o metric.Int64Observer) error {
+				if n, err := g.OutboxDue(ctx); err == nil {
+					o.Observe(n)
+				}
+				return nil // a gap while the store does not answer, as for Pending
+			}))
 		add(err)
 	}
 	return errors.Join(errs...)

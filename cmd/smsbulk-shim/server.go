@@ -40,6 +40,11 @@ func newServer(log *slog.Logger, cfg config.Config, be *backend, st *store, tel 
 	}); ok {
 		gauges.Pending = p.Pending
 	}
+	if o, ok := st.raw.(interface {
+		OutboxDue(ctx context.Context) (int64, error)
+	}); ok {
+		gauges.OutboxDue = o.OutboxDue
+	}
 	return shim.NewServer(log, be.client, st.ids, resolver, shim.Options{
 		Profile:              cfg.Profile,
 		Keys:                 keys,
