@@ -88,9 +88,23 @@ type Config struct {
 	ReconcileAfter time.Duration `env:"RECONCILE_AFTER" envDefault:"2m" help:"age after which an unfinished purchase is reconciled (replayed and refunded)"`
 	ReconcileEvery time.Duration `env:"RECONCILE_EVERY" envDefault:"30s" help:"how often unfinished purchases are looked for"`
 
+	// The per-activation callbacks of getNumber and getNumberV2
+	// (shim.CallbackOptions, callback.Options).
+	CallbackAllowPrivate bool          `env:"CALLBACK_ALLOW_PRIVATE" envDefault:"false" help:"accept callback URLs on loopback, private and link-local addresses (and localhost); by default they are refused with BAD_ACTION, and a name resolving to one is refused when dialled; for tests and receivers inside the shim's own network"`
+	CallbackTimeout      time.Duration `env:"CALLBACK_TIMEOUT" envDefault:"10s" help:"deadline of one callback delivery attempt, from dialling to the receiver's status"`
+	CallbackPollEvery    time.Duration `env:"CALLBACK_POLL_EVERY" envDefault:"5s" help:"how often an activation with a callback is polled on the native API for a change of state"`
+	CallbackRetryFor     time.Duration `env:"CALLBACK_RETRY_FOR" envDefault:"24h" help:"how long a callback event is retried after it was seen; the first failed attempt after that gives it up (dead)"`
+	CallbackRetryMin     time.Duration `env:"CALLBACK_RETRY_MIN" envDefault:"1s" help:"pause after a callback event's first failed attempt; it doubles with each failure, less up to half at random"`
+	CallbackRetryMax     time.Duration `env:"CALLBACK_RETRY_MAX" envDefault:"10m" help:"longest pause between two attempts at a callback event"`
+	CallbackRetention    time.Duration `env:"CALLBACK_RETENTION" envDefault:"168h" help:"age after which delivered and dead callback events, and any callback watch left over, are deleted from the ID map"`
+
 	LogFormat string   `env:"LOG_FORMAT" envDefault:"json" help:"log format: json or text"`
 	LogLevel  LogLevel `env:"LOG_LEVEL" envDefault:"info" help:"log level: debug, info, warn or error"`
 }
+
+// CallbackWatchFor is the longest an activation with a callback is
+// watched (shim.CallbackOptions.WatchFor): activations live minutes.
+const CallbackWatchFor = 24 * time.Hour
 
 // Load reads a Config from environ and checks it: every variable that does
 // not parse and every problem Validate finds in the ones that do, in one
@@ -187,6 +201,9 @@ func (c Config) problems(sandbox bool) problems {
 		{"ShutdownTimeout", c.ShutdownTimeout}, {"ReconcileAfter", c.ReconcileAfter},
 		{"ReconcileEvery", c.ReconcileEvery}, {"PassthroughTimeout", c.PassthroughTimeout},
 		{"LongPollInterval", c.LongPollInterval},
+		{"CallbackTimeout", c.CallbackTimeout}, {"CallbackPollEvery", c.CallbackPollEvery},
+		{"CallbackRetryFor", c.CallbackRetryFor}, {"CallbackRetryMin", c.CallbackRetryMin},
+		{"CallbackRetryMax", c.CallbackRetryMax}, {"CallbackRetention", c.CallbackRetention},
 	} {
 		if d.d <= 0 {
 			ps.add(d.field, "%s must be positive, got %v", envName(d.field), d.d)
@@ -234,6 +251,12 @@ func (c Config) problems(sandbox bool) problems {
 	}
 	if c.IDMapCacheSize < 1 || c.CountryCacheSize < 1 {
 		ps.add("IDMapCacheSize", "%sIDMAP_CACHE_SIZE and %sCOUNTRY_CACHE_SIZE must be at least 1", Prefix, Prefix)
+	}
+	if c.CallbackRetryMin > c.CallbackRetryMax {
+		ps.add("CallbackRetryMin", "%sCALLBACK_RETRY_MIN (%v) must not exceed %sCALLBACK_RETRY_MAX (%v)", Prefix, c.CallbackRetryMin, Prefix, c.CallbackRetryMax)
+	}
+	if c.CallbackRetention > 0 && c.CallbackRetention <= CallbackWatchFor {
+		ps.add("CallbackRetention", "%sCALLBACK_RETENTION (%v) must exceed %v, the longest an activation is watched, or a watch in use could be deleted", Prefix, c.CallbackRetention, CallbackWatchFor)
 	}
 	switch c.LogFormat {
 	case "json", "text":

@@ -124,3 +124,29 @@ func (c *Cached) Close() error {
 func (c *Cached) LegacyIDs(ctx context.Context, owner string, nativeIDs []string) (map[string]int64, error) {
 	return c.s.LegacyIDs(ctx, owner, nativeIDs)
 }
+
+// DueWatches implements Store by passing through.
+func (c *Cached) DueWatches(ctx context.Context, lease time.Duration, limit int) ([]WatchClaim, error) {
+	return c.s.DueWatches(ctx, lease, limit)
+}
+
+// RecordWatch implements Store by passing through.
+func (c *Cached) RecordWatch(ctx context.Context, u WatchUpdate) error {
+	return c.s.RecordWatch(ctx, u)
+}
+
+// DueEvents implements Store by passing through.
+func (c *Cached) DueEvents(ctx context.Context, lease time.Duration, limit int) ([]DueEvent, error) {
+	return c.s.DueEvents(ctx, lease, limit)
+}
+
+// SettleEvent implements Store by passing through.
+func (c *Cached) SettleEvent(ctx context.Context, eventID string, o Outcome, next time.Time) error {
+	return c.s.SettleEvent(ctx, eventID, o, next)
+}
+
+// DeleteEventsBefore implements Store by passing through; the cache holds
+// no callback rows.
+func (c *Cached) DeleteEventsBefore(ctx context.Context, before time.Time, limit int) (int64, error) {
+	return c.s.DeleteEventsBefore(ctx, before, limit)
+}

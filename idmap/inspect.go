@@ -111,3 +111,26 @@ func (s *Postgres) Pending(ctx context.Context) (PendingSummary, error) {
 	}
 	return p, nil
 }
+
+// OutboxDue counts the callback events waiting for delivery, every
+// replica's (the outbox's partial index answers it).
+func (s *SQLite) OutboxDue(ctx context.Context) (int64, error) {
+	octx, cancel := s.call.ctx(ctx)
+	defer cancel()
+	var n int64
+	if err := s.r.QueryRowContext(octx, `SELECT count(*) FROM callback_outbox WHERE state = 'due'`).Scan(&n); err != nil {
+		return 0, s.call.fail(ctx, "counting due callback events", err)
+	}
+	return n, nil
+}
+
+// OutboxDue is as for SQLite.OutboxDue.
+func (s *Postgres) OutboxDue(ctx context.Context) (int64, error) {
+	octx, cancel := s.call.ctx(ctx)
+	defer cancel()
+	var n int64
+	if err := s.pool.QueryRow(octx, `SELECT count(*) FROM callback_outbox WHERE state = 'due'`).Scan(&n); err != nil {
+		return 0, s.call.fail(ctx, "counting due callback events", err)
+	}
+	return n, nil
+}

@@ -200,14 +200,35 @@ func (s *Postgres) Reserve(ctx context.Context, r Reservation) (int64, error) {
 	octx, cancel := s.call.ctx(ctx)
 	defer cancel()
 	now := s.call.now().UTC()
+	const insert = `INSERT INTO id_map (owner, idem_key, state, intent, created_at, updated_at)
+		VALUES ($1, $2, 'pending', $3, $4, $4) RETURNING legacy_id`
 	var id int64
-	err := s.pool.QueryRow(octx, `INSERT INTO id_map (owner, idem_key, state, intent, created_at, updated_at)
-		VALUES ($1, $2, 'pending', $3, $4, $4) RETURNING legacy_id`,
-		r.Owner, r.IdemKey, r.Intent, now).Scan(&id)
+	if r.Watch == nil {
+		if err := s.pool.QueryRow(octx, insert, r.Owner, r.IdemKey, r.Intent, now).Scan(&id); err != nil {
+			return 0, s.call.fail(ctx, "reserving a legacy id", err)
+		}
+		return id, nil
+	}
+	err := pgx.BeginFunc(octx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(octx, insert, r.Owner, r.IdemKey, r.Intent, now).Scan(&id); err != nil {
+			return err
+		}
+		return pgInsertWatch(octx, tx, id, r, now)
+	})
 	if err != nil {
 		return 0, s.call.fail(ctx, "reserving a legacy id", err)
 	}
 	return id, nil
+}
+
+// pgInsertWatch journals r's watch for row legacyID, if it has one.
+func pgInsertWatch(ctx context.Context, tx pgx.Tx, legacyID int64, r Reservation, now time.Time) error {
+	if r.Watch == nil {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO callback_watches (legacy_id, owner, url, sealed_key, state, created_at, next_poll)
+		VALUES ($1, $2, $3, $4, $5, $6, $6)`, legacyID, r.Owner, r.Watch.URL, r.Watch.Key, r.Watch.State, now)
+	return err
 }
 
 // Commit implements Store.
@@ -236,14 +257,18 @@ func (s *Postgres) Release(ctx context.Context, legacyID int64) error {
 	what := fmt.Sprintf("releasing legacy id %d", legacyID)
 	octx, cancel := s.call.ctx(ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(octx, `UPDATE id_map
-		SET state = 'void', intent = NULL, claimed_until = NULL, updated_at = $1
-		WHERE legacy_id = $2 AND state = 'pending'`,
-		s.call.now().UTC(), legacyID)
+	// One statement: the row is voided and its watch deleted together.
+	var voided int
+	err := s.pool.QueryRow(octx, `WITH voided AS (
+			UPDATE id_map SET state = 'void', intent = NULL, claimed_until = NULL, updated_at = $1
+			WHERE legacy_id = $2 AND state = 'pending' RETURNING legacy_id),
+		unwatched AS (DELETE FROM callback_watches WHERE legacy_id IN (SELECT legacy_id FROM voided))
+		SELECT count(*) FROM voided`,
+		s.call.now().UTC(), legacyID).Scan(&voided)
 	if err != nil {
 		return s.call.fail(ctx, what, err)
 	}
-	if tag.RowsAffected() > 0 {
+	if voided > 0 {
 		return nil
 	}
 	var state string
@@ -449,6 +474,9 @@ func (s *Postgres) reserveRequest(ctx context.Context, r Reservation, k RequestK
 		if err := tx.QueryRow(ctx, `INSERT INTO id_map (owner, idem_key, state, intent, created_at, updated_at, claimed_until)
 			VALUES ($1, $2, 'pending', $3, $4, $4, $5) RETURNING legacy_id`,
 			r.Owner, r.IdemKey, r.Intent, now, until).Scan(&c.LegacyID); err != nil {
+			return Claim{}, false, err
+		}
+		if err := pgInsertWatch(ctx, tx, c.LegacyID, r, now); err != nil {
 			return Claim{}, false, err
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO request_ids (owner, request_id, params, legacy_id, created_at)

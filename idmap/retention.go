@@ -15,6 +15,10 @@ type RetentionOptions struct {
 	// (SHIM_REQUEST_ID_TTL): older ones are ignored by ReserveRequest and
 	// deleted here. Default 24h.
 	RequestMaxAge time.Duration
+	// EventMaxAge is how long callback events are kept once delivered or
+	// dead, and the longest a callback watch is kept
+	// (SHIM_CALLBACK_RETENTION). Default 7 days.
+	EventMaxAge time.Duration
 	// Every is the time between passes. Default 1h. The first pass runs at
 	// once.
 	Every time.Duration
@@ -38,6 +42,9 @@ func (o RetentionOptions) withDefaults() RetentionOptions {
 	if o.RequestMaxAge <= 0 {
 		o.RequestMaxAge = 24 * time.Hour
 	}
+	if o.EventMaxAge <= 0 {
+		o.EventMaxAge = 7 * 24 * time.Hour
+	}
 	if o.Every <= 0 {
 		o.Every = time.Hour
 	}
@@ -53,8 +60,9 @@ func (o RetentionOptions) withDefaults() RetentionOptions {
 	return o
 }
 
-// RunRetention deletes active and void rows older than MaxAge, and request
-// ID bindings older than RequestMaxAge, from s, in batches, once at start and then every Every, until ctx is done. It never
+// RunRetention deletes active and void rows older than MaxAge, request
+// ID bindings older than RequestMaxAge, and settled callback events and
+// watches older than EventMaxAge, from s, in batches, once at start and then every Every, until ctx is done. It never
 // deletes pending rows. A failed pass is logged and retried at the next one.
 // Run it in its own goroutine; it returns when ctx is done.
 func RunRetention(ctx context.Context, s Store, opt RetentionOptions) {
@@ -64,6 +72,7 @@ func RunRetention(ctx context.Context, s Store, opt RetentionOptions) {
 	for {
 		retentionPass(ctx, "id map retention", opt.Now().Add(-opt.MaxAge), s.DeleteBefore, opt)
 		retentionPass(ctx, "request id retention", opt.Now().Add(-opt.RequestMaxAge), s.DeleteRequestsBefore, opt)
+		retentionPass(ctx, "callback retention", opt.Now().Add(-opt.EventMaxAge), s.DeleteEventsBefore, opt)
 		select {
 		case <-ctx.Done():
 			return

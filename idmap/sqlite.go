@@ -243,14 +243,49 @@ func (s *SQLite) Reserve(ctx context.Context, r Reservation) (int64, error) {
 	octx, cancel := s.call.ctx(ctx)
 	defer cancel()
 	now := s.call.now().UTC().UnixMicro()
+	const insert = `INSERT INTO id_map (owner, idem_key, state, intent, created_at, updated_at)
+		VALUES (?, ?, 'pending', ?, ?, ?) RETURNING legacy_id`
 	var id int64
-	err := s.w.QueryRowContext(octx, `INSERT INTO id_map (owner, idem_key, state, intent, created_at, updated_at)
-		VALUES (?, ?, 'pending', ?, ?, ?) RETURNING legacy_id`,
-		r.Owner, r.IdemKey, blob(r.Intent), now, now).Scan(&id)
+	if r.Watch == nil {
+		if err := s.w.QueryRowContext(octx, insert, r.Owner, r.IdemKey, blob(r.Intent), now, now).Scan(&id); err != nil {
+			return 0, s.call.fail(ctx, "reserving a legacy id", err)
+		}
+		return id, nil
+	}
+	err := s.inTx(octx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(octx, insert, r.Owner, r.IdemKey, blob(r.Intent), now, now).Scan(&id); err != nil {
+			return err
+		}
+		return sqliteInsertWatch(octx, tx, id, r, now)
+	})
 	if err != nil {
 		return 0, s.call.fail(ctx, "reserving a legacy id", err)
 	}
 	return id, nil
+}
+
+// inTx runs f in one BEGIN IMMEDIATE transaction of the writer and
+// commits it unless f fails.
+func (s *SQLite) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := f(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// sqliteInsertWatch journals r's watch for row legacyID, if it has one.
+func sqliteInsertWatch(ctx context.Context, tx *sql.Tx, legacyID int64, r Reservation, now int64) error {
+	if r.Watch == nil {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO callback_watches (legacy_id, owner, url, sealed_key, state, created_at, next_poll)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, legacyID, r.Owner, r.Watch.URL, r.Watch.Key, r.Watch.State, now, now)
+	return err
 }
 
 // Commit implements Store.
@@ -284,10 +319,17 @@ func (s *SQLite) Release(ctx context.Context, legacyID int64) error {
 	octx, cancel := s.call.ctx(ctx)
 	defer cancel()
 	var state string
-	err := s.w.QueryRowContext(octx, `UPDATE id_map
-		SET state = 'void', intent = NULL, claimed_until = NULL, updated_at = ?
-		WHERE legacy_id = ? AND state = 'pending' RETURNING state`,
-		s.call.now().UTC().UnixMicro(), legacyID).Scan(&state)
+	err := s.inTx(octx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(octx, `UPDATE id_map
+			SET state = 'void', intent = NULL, claimed_until = NULL, updated_at = ?
+			WHERE legacy_id = ? AND state = 'pending' RETURNING state`,
+			s.call.now().UTC().UnixMicro(), legacyID).Scan(&state)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(octx, "DELETE FROM callback_watches WHERE legacy_id = ?", legacyID)
+		return err
+	})
 	if err == nil {
 		return nil
 	}
@@ -514,6 +556,9 @@ func (s *SQLite) ReserveRequest(ctx context.Context, r Reservation, k RequestKey
 			VALUES (?, ?, 'pending', ?, ?, ?, ?) RETURNING legacy_id`,
 			r.Owner, r.IdemKey, blob(r.Intent), now.UnixMicro(), now.UnixMicro(), until).Scan(&c.LegacyID)
 		if err != nil {
+			return Claim{}, s.call.fail(ctx, what, err)
+		}
+		if err := sqliteInsertWatch(octx, tx, c.LegacyID, r, now.UnixMicro()); err != nil {
 			return Claim{}, s.call.fail(ctx, what, err)
 		}
 		if _, err := tx.ExecContext(octx, `INSERT INTO request_ids (owner, request_id, params, legacy_id, created_at)

@@ -19,11 +19,11 @@ type Store interface {
 	// and returns its new legacy ID, which is never reused.
 	Reserve(ctx context.Context, r Reservation) (legacyID int64, err error)
 	// Commit turns a pending row into an active one mapped to nativeID and
-	// clears its intent. It returns ErrNotPending if the row is not pending
+	// clears its intent; its watch, if any, is live from then on. It returns ErrNotPending if the row is not pending
 	// (already committed, released, or gone).
 	Commit(ctx context.Context, legacyID int64, nativeID string) error
 	// Release voids a pending row whose purchase did not happen or was
-	// refunded and clears its intent; the row stays until retention deletes
+	// refunded, clears its intent and deletes its watch; the row stays until retention deletes
 	// it, so the ID is never reused. Releasing a void or missing row returns
 	// nil; releasing an active row returns ErrNotPending and changes nothing.
 	Release(ctx context.Context, legacyID int64) error
@@ -62,6 +62,30 @@ type Store interface {
 	// before before, oldest first, and returns how many it deleted. It
 	// never touches id_map rows. limit must be positive.
 	DeleteRequestsBefore(ctx context.Context, before time.Time, limit int) (int64, error)
+	// DueWatches claims up to limit callback watches whose row is active,
+	// whose next poll is due and whose claim is free or expired, for lease
+	// from now, soonest due first, with Attempts counting this claim. A
+	// claimed watch is not returned again until its lease ends, by any
+	// replica. lease and limit must be positive.
+	DueWatches(ctx context.Context, lease time.Duration, limit int) ([]WatchClaim, error)
+	// RecordWatch applies u to a claimed watch in one transaction: the
+	// outbox gets u.Event (if any) exactly when the watch takes u.State (or
+	// ends), so that a crash neither loses nor doubles an event. A watch
+	// gone or recorded since the claim (another Seq) is ErrWatchMoved.
+	RecordWatch(ctx context.Context, u WatchUpdate) error
+	// DueEvents claims up to limit outbox events whose attempt is due and
+	// whose claim is free or expired, for lease from now, oldest due first,
+	// with Attempts counting this claim. lease and limit must be positive.
+	DueEvents(ctx context.Context, lease time.Duration, limit int) ([]DueEvent, error)
+	// SettleEvent records the outcome of an attempt to deliver eventID and
+	// ends its claim; with Retry it is due again at next. Settling an event
+	// that is delivered, dead or gone changes nothing and returns nil.
+	SettleEvent(ctx context.Context, eventID string, o Outcome, next time.Time) error
+	// DeleteEventsBefore deletes up to limit delivered or dead outbox
+	// events created before before, and watches created before before,
+	// oldest first, and returns how many rows it deleted. limit must be
+	// positive.
+	DeleteEventsBefore(ctx context.Context, before time.Time, limit int) (int64, error)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's connections. Calls after Close fail.
@@ -80,6 +104,9 @@ type Reservation struct {
 	// and hands back through Stale; the store never interprets it. nil is
 	// stored as no intent.
 	Intent []byte
+	// Watch is the purchase's callback, journaled with the row; nil for
+	// none.
+	Watch *Watch
 }
 
 // Pending is a pending row claimed by Stale.
@@ -227,7 +254,7 @@ func checkReservation(r Reservation) error {
 	if r.Owner == "" {
 		return errors.New("reserving a legacy id: empty owner")
 	}
-	return nil
+	return checkWatch(r.Watch)
 }
 
 func checkStale(lease time.Duration, limit int) error {

@@ -86,6 +86,7 @@ func ids(ps []Pending) []int64 {
 // testStore is the conformance suite every Store passes.
 func testStore(t *testing.T, fresh func(tb testing.TB) backend) {
 	testRequests(t, fresh)
+	testCallbacks(t, fresh)
 	t.Run("ReserveCommitLookup", func(t *testing.T) {
 		t.Parallel()
 		s := fresh(t)(t, Options{})
@@ -574,12 +575,14 @@ func testUpgrade(t *testing.T, dir string, open func(tb testing.TB, ms []migrati
 	commit(t, old, theirs, "native-o")
 	pending := reserve(t, old, Reservation{Owner: owner, IdemKey: "p", Intent: []byte("x")})
 	void := reserve(t, old, Reservation{Owner: owner, IdemKey: "v"})
-	release(t, old, void)
 	if err := old.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 
 	s := open(t, ms)
+	// Release deletes the row's callback watch (0004): this code never
+	// runs on an older schema, so the row journaled at 0001 is voided now.
+	release(t, s, void)
 	if !usesIndex(t, s) {
 		t.Fatal("LegacyIDs does not use the index of migration 0002 after the upgrade")
 	}

@@ -59,6 +59,8 @@ type purchase struct {
 	opts    translate.PurchaseOptions
 	// requestID is the bot's requestId, "" for none.
 	requestID string
+	// callback is the bot's callback URL, "" for none.
+	callback string
 }
 
 // parsePurchase checks a purchase request: everything that needs no native
@@ -84,12 +86,16 @@ func (s *Server) parsePurchase(ctx context.Context, req translate.Request) (purc
 	if err != nil {
 		return purchase{}, err
 	}
+	callback, err := translate.ParseCallback(req.Callback, s.opt.CallbackAllowPrivate)
+	if err != nil {
+		return purchase{}, err
+	}
 	svc, err := s.service(ctx, req.APIKey, req.Service)
 	if err != nil {
 		return purchase{}, err
 	}
 	buy := upstream.BuyRequest{ServiceCode: svc, CountryISO: c.ISO, MaxPrice: maxPrice, Operator: operator}
-	return purchase{buy: buy, country: c, opts: opts, requestID: requestID}, nil
+	return purchase{buy: buy, country: c, opts: opts, requestID: requestID, callback: callback}, nil
 }
 
 func (s *Server) getNumber(ctx context.Context, req translate.Request, owner string) ([]byte, error) {
@@ -135,14 +141,15 @@ func (s *Server) purchase(ctx context.Context, key, owner string, p purchase, re
 	if err != nil {
 		return nil, err
 	}
+	watch := newWatch(p.callback, sealed)
 	if p.requestID != "" {
-		return s.purchaseOnce(ctx, key, owner, p, sealed, render)
+		return s.purchaseOnce(ctx, key, owner, p, sealed, watch, render)
 	}
 	rec := recordFrom(ctx)
 	fin, cancel := detached(ctx)
 	defer cancel()
 	for range excludedTries {
-		legacyID, act, err := s.buy(ctx, fin, key, owner, p.buy, sealed)
+		legacyID, act, err := s.buy(ctx, fin, key, owner, p.buy, sealed, watch)
 		if err != nil {
 			return nil, err
 		}
@@ -183,10 +190,11 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 // buy journals one purchase on ctx and makes it on fin, which the client
 // cannot cancel. When the backend certainly bought nothing, the journal row is
 // voided; when the outcome is unknown, the row stays pending for the
-// Reconciler.
-func (s *Server) buy(ctx, fin context.Context, key, owner string, buy upstream.BuyRequest, sealed []byte) (int64, upstream.Activation, error) {
+// Reconciler. The purchase's callback watch, if any, is journaled with the
+// row.
+func (s *Server) buy(ctx, fin context.Context, key, owner string, buy upstream.BuyRequest, sealed []byte, watch *idmap.Watch) (int64, upstream.Activation, error) {
 	idem := newIdempotencyKey()
-	legacyID, err := s.ids.Reserve(ctx, idmap.Reservation{Owner: owner, IdemKey: idem, Intent: sealed})
+	legacyID, err := s.ids.Reserve(ctx, idmap.Reservation{Owner: owner, IdemKey: idem, Intent: sealed, Watch: watch})
 	if err != nil {
 		return 0, upstream.Activation{}, fmt.Errorf("journaling purchase: %w", err)
 	}

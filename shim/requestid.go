@@ -44,8 +44,10 @@ const (
 //   - other purchase parameters: REQUEST_ID_CONFLICT.
 //
 // Unlike purchase, a number bought for a client that has left is kept and
-// committed: the bot's retry with the same requestId gets it.
-func (s *Server) purchaseOnce(ctx context.Context, key, owner string, p purchase, sealed []byte, render func(int64, upstream.Activation) ([]byte, error)) ([]byte, error) {
+// committed: the bot's retry with the same requestId gets it. The
+// callback is the one of the request that made the purchase (watch, with
+// the new row); a retry's callback is not looked at.
+func (s *Server) purchaseOnce(ctx context.Context, key, owner string, p purchase, sealed []byte, watch *idmap.Watch, render func(int64, upstream.Activation) ([]byte, error)) ([]byte, error) {
 	rec := recordFrom(ctx)
 	fin, cancel := detached(ctx)
 	defer cancel()
@@ -57,7 +59,7 @@ func (s *Server) purchaseOnce(ctx context.Context, key, owner string, p purchase
 	}
 	pause := busyPollMin
 	for tries := 0; ; {
-		c, err := s.ids.ReserveRequest(ctx, idmap.Reservation{Owner: owner, IdemKey: newIdempotencyKey(), Intent: sealed}, k)
+		c, err := s.ids.ReserveRequest(ctx, idmap.Reservation{Owner: owner, IdemKey: newIdempotencyKey(), Intent: sealed, Watch: watch}, k)
 		if err != nil {
 			return nil, fmt.Errorf("journaling purchase: %w", err)
 		}

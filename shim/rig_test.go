@@ -105,6 +105,7 @@ type rig struct {
 	baseURL string           // the client's native base URL
 	api     *upstream.Client // the shim's native client
 	store   idmap.Store      // the ID map
+	dbPath  string           // the ID map's SQLite file
 	ids     shim.IDStore     // what the shim uses: store, or rigOptions.wrapStore's
 	keys    *shim.Keys       // the shim's keys
 	cc      *countries.Resolver
@@ -128,7 +129,8 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 		tb.Cleanup(r.backend.Close)
 		r.baseURL = r.backend.URL + "/api/v1"
 	}
-	if r.store, err = idmap.Open(tb.Context(), filepath.Join(tb.TempDir(), "idmap.db"), o.idmap); err != nil {
+	r.dbPath = filepath.Join(tb.TempDir(), "idmap.db")
+	if r.store, err = idmap.Open(tb.Context(), r.dbPath, o.idmap); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { r.store.Close() })

@@ -48,6 +48,10 @@ type IDStore interface {
 	LegacyIDs(ctx context.Context, owner string, nativeIDs []string) (map[string]int64, error)
 	Stale(ctx context.Context, before time.Time, lease time.Duration, limit int) ([]idmap.Pending, error)
 	ReserveRequest(ctx context.Context, r idmap.Reservation, k idmap.RequestKey) (idmap.Claim, error)
+	DueWatches(ctx context.Context, lease time.Duration, limit int) ([]idmap.WatchClaim, error)
+	RecordWatch(ctx context.Context, u idmap.WatchUpdate) error
+	DueEvents(ctx context.Context, lease time.Duration, limit int) ([]idmap.DueEvent, error)
+	SettleEvent(ctx context.Context, eventID string, o idmap.Outcome, next time.Time) error
 }
 
 var (
@@ -78,6 +82,12 @@ type Options struct {
 	// RequestIDTTL is how long a requestId of getNumber and getNumberV2
 	// names its purchase (SHIM_REQUEST_ID_TTL). Default 24h.
 	RequestIDTTL time.Duration
+	// CallbackAllowPrivate accepts getNumber callbacks whose host is a
+	// literal loopback, private or link-local address, or localhost
+	// (SHIM_CALLBACK_ALLOW_PRIVATE). The delivering client must be told
+	// the same (callback.Options.AllowPrivate). Default false: refused
+	// with BAD_ACTION.
+	CallbackAllowPrivate bool
 	// CompensationTimeout bounds the refund made when a purchase cannot be
 	// stored; it runs even when the client has gone. Default 10s.
 	CompensationTimeout time.Duration

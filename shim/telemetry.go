@@ -49,6 +49,13 @@ const (
 	attrLongPollOutcome = attribute.Key("smsbulk.longpoll.outcome")
 	attrLongPollBound   = attribute.Key("smsbulk.longpoll.bound")
 	attrLongPollWaiters = attribute.Key("smsbulk.longpoll.waiters")
+	// The callback spans' and metrics' own: what happened to the
+	// activation, the event and attempt, and the receiver as scheme and
+	// host only (its path and query may hold the bot's secrets).
+	attrCallbackEvent   = attribute.Key("smsbulk.callback.event")
+	attrCallbackEventID = attribute.Key("smsbulk.callback.event_id")
+	attrCallbackAttempt = attribute.Key("smsbulk.callback.attempt")
+	attrCallbackTarget  = attribute.Key("smsbulk.callback.target")
 )
 
 // requestBuckets are the histogram bounds, in seconds, of legacy requests
@@ -82,6 +89,9 @@ type telemetry struct {
 	lpActivations metric.Int64UpDownCounter
 	lpPolls       metric.Int64Counter
 	lpOver        metric.Int64Counter
+	// The callbacks' counters: events appended to the outbox, delivery
+	// attempts, events given up.
+	cbEvents, cbAttempts, cbDead metric.Int64Counter
 	// inFlightBuys is this replica's purchases journaled but not yet
 	// committed or released: legacy ID -> when Reserve returned.
 	inFlightBuys *pendingSet
@@ -105,6 +115,10 @@ type Gauges struct {
 	// no series. It is called at each collection with the collection's
 	// context, so it must be one cheap query.
 	Pending func(ctx context.Context) (idmap.PendingSummary, error)
+	// OutboxDue counts the callback events of the store waiting for
+	// delivery, every replica's: smsbulk_shim.callback.outbox.due. nil
+	// reports no series. Called at each collection: one cheap query.
+	OutboxDue func(ctx context.Context) (int64, error)
 }
 
 func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countries.Resolver, idmapCache CacheStats, g Gauges, now func() time.Time) (*telemetry, error) {
@@ -160,6 +174,15 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, cc *countrie
 	t.lpOver, err = m.Int64Counter("smsbulk_shim.longpoll.over_bound", metric.WithUnit("{request}"),
 		metric.WithDescription("Long-poll requests answered at once, as without wait, because a bound kept them out: total (SHIM_LONG_POLL_MAX_WAITERS), per_key (SHIM_LONG_POLL_MAX_PER_KEY) or shutdown."))
 	add(err)
+	t.cbEvents, err = m.Int64Counter("smsbulk_shim.callback.events", metric.WithUnit("{event}"),
+		metric.WithDescription("Callback events appended to the outbox, by event (code, retry, finished, cancelled, expired, waiting)."))
+	add(err)
+	t.cbAttempts, err = m.Int64Counter("smsbulk_shim.callback.attempts", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Callback delivery attempts, by outcome (delivered: a 2xx answer; failed: anything else)."))
+	add(err)
+	t.cbDead, err = m.Int64Counter("smsbulk_shim.callback.dead", metric.WithUnit("{event}"),
+		metric.WithDescription("Callback events given up after SHIM_CALLBACK_RETRY_FOR of failed attempts."))
+	add(err)
 	// One counter for every cache. The country resolver and the ID map
 	// cache count their own lookups, so they are read at collection time.
 	t.caches = map[string]*cacheStats{"services": {}, "catalog_countries": {}, "catalog_offers": {}}
@@ -200,6 +223,13 @@ func (t *telemetry) zeroCounters() {
 	for _, outcome := range []string{"ok", "failed"} {
 		t.compensations.Add(ctx, 0, metric.WithAttributes(attrOutcome.String(outcome)))
 	}
+	for _, outcome := range []string{"delivered", "failed"} {
+		t.cbAttempts.Add(ctx, 0, metric.WithAttributes(attrOutcome.String(outcome)))
+	}
+	for _, ev := range []string{"code", "retry", "finished", "cancelled", "expired"} {
+		t.cbEvents.Add(ctx, 0, metric.WithAttributes(attrCallbackEvent.String(ev)))
+	}
+	t.cbDead.Add(ctx, 0)
 	for _, op := range idmapOps {
 		t.idmapErrors.Add(ctx, 0, metric.WithAttributes(attrIDMapOp.String(op)))
 	}
@@ -262,6 +292,17 @@ func (t *telemetry) gauges(m metric.Meter, g Gauges, now func() time.Time) error
 			o.ObserveFloat64(pendingAge, ageSeconds(now(), p.Oldest))
 			return nil
 		}, pending, pendingAge)
+		add(err)
+	}
+	if g.OutboxDue != nil {
+		_, err := m.Int64ObservableGauge("smsbulk_shim.callback.outbox.due", metric.WithUnit("{event}"),
+			metric.WithDescription("Callback events in the ID map store waiting for delivery, by every replica sharing it."),
+			metric.WithInt64Callback(func(ctx context.Context, o metric.Int64Observer) error {
+				if n, err := g.OutboxDue(ctx); err == nil {
+					o.Observe(n)
+				}
+				return nil // a gap while the store does not answer, as for Pending
+			}))
 		add(err)
 	}
 	return errors.Join(errs...)
@@ -376,6 +417,16 @@ func (t *telemetry) longPollOver(ctx context.Context, bound string) {
 		t.lpOver.Add(ctx, 1, t.attrSets.get(attrLongPollBound, bound, "", ""))
 	}
 }
+
+func (t *telemetry) callbackEvent(ctx context.Context, event string) {
+	t.cbEvents.Add(ctx, 1, metric.WithAttributes(attrCallbackEvent.String(event)))
+}
+
+func (t *telemetry) callbackAttempt(ctx context.Context, outcome string) {
+	t.cbAttempts.Add(ctx, 1, metric.WithAttributes(attrOutcome.String(outcome)))
+}
+
+func (t *telemetry) callbackDead(ctx context.Context) { t.cbDead.Add(ctx, 1) }
 
 // outcome names how a call ended, for metrics: ok, the native error code,
 // or transport.

@@ -106,5 +106,6 @@ func requestOf(got *[len(params)]string) Request {
 		Length:         got[14],
 		RequestID:      got[15],
 		Wait:           got[16],
+		Callback:       got[17],
 	}
 }

@@ -54,7 +54,7 @@ func FuzzParseQuery(f *testing.F) {
 func TestParseQueryEveryParam(t *testing.T) {
 	names := []string{"api_key", "action", "service", "country", "id", "status", "maxPrice", "operator",
 		"phoneException", "forward", "activationType", "verification", "freePrice", "start", "length",
-		"requestId", "wait", "lang", "ref"}
+		"requestId", "wait", "callback", "lang", "ref"}
 	l := translate.Limits{}.WithDefaults()
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {

@@ -97,12 +97,15 @@ type Request struct {
 	// Wait is getStatus's and getStatusV2's optional wait, the seconds
 	// the answer may wait for the status to stop waiting (see ParseWait).
 	Wait string
+	// Callback is getNumber's and getNumberV2's optional callback URL (see
+	// ParseCallback).
+	Callback string
 }
 
 // params are the parameter names the shim reads, in Request's field order;
 // everything else (lang, ref, useCashBack, ...) is ignored.
 var params = [...]string{"api_key", "action", "service", "country", "id", "status", "maxPrice", "operator",
-	"phoneException", "forward", "activationType", "verification", "freePrice", "start", "length", "requestId", "wait"}
+	"phoneException", "forward", "activationType", "verification", "freePrice", "start", "length", "requestId", "wait", "callback"}
 
 // ParseRequest reads a Request from parameter sources in order of
 // precedence (the shim passes the query string first, then the form body).

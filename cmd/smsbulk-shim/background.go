@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/smsbulk/smsbulk-shim/callback"
 	"github.com/smsbulk/smsbulk-shim/config"
 	"github.com/smsbulk/smsbulk-shim/idmap"
 	"github.com/smsbulk/smsbulk-shim/shim"
@@ -17,6 +18,9 @@ type work struct {
 	reconcile shim.ReconcileOptions
 	// retention deletes old rows of the ID map.
 	retention idmap.RetentionOptions
+	// callbacks watches the activations bought with a callback and
+	// delivers their events.
+	callbacks shim.CallbackOptions
 	// probeKey, when not "", keeps the native catalog fresh every
 	// warmEvery, for readiness.
 	probeKey  string
@@ -27,7 +31,14 @@ type work struct {
 func backgroundOptions(cfg config.Config, be *backend, log *slog.Logger) work {
 	w := work{
 		reconcile: shim.ReconcileOptions{After: cfg.ReconcileAfter, Every: cfg.ReconcileEvery},
-		retention: idmap.RetentionOptions{MaxAge: cfg.IDMapRetention, RequestMaxAge: cfg.RequestIDTTL, Logger: log},
+		retention: idmap.RetentionOptions{MaxAge: cfg.IDMapRetention, RequestMaxAge: cfg.RequestIDTTL,
+			EventMaxAge: cfg.CallbackRetention, Logger: log},
+		callbacks: shim.CallbackOptions{
+			Poster:    callback.New(callback.Options{Timeout: cfg.CallbackTimeout, AllowPrivate: cfg.CallbackAllowPrivate}),
+			PollEvery: cfg.CallbackPollEvery, Timeout: cfg.CallbackTimeout, RetryFor: cfg.CallbackRetryFor,
+			RetryMin: cfg.CallbackRetryMin, RetryMax: cfg.CallbackRetryMax, WatchFor: config.CallbackWatchFor,
+			CallTimeout: cfg.UpstreamTimeout,
+		},
 		probeKey:  be.probeKey,
 		warmEvery: cfg.CatalogWarmEvery,
 	}
@@ -35,6 +46,9 @@ func backgroundOptions(cfg config.Config, be *backend, log *slog.Logger) work {
 		// The reconciler's replays have a breaker of their own: they
 		// neither open the live one nor are refused by it.
 		w.reconcile.API = be.client.WithOwnBreaker()
+		// So have the callbacks' polls; the sandbox lane's keys still go
+		// to the lane (shim routes every API it is given).
+		w.callbacks.API = be.client.WithOwnBreaker()
 	}
 	return w
 }
@@ -56,6 +70,9 @@ func startBackground(ctx context.Context, log *slog.Logger, srv *shim.Server, id
 	b := &background{cancel: cancel}
 	rec := srv.NewReconciler(w.reconcile)
 	b.wg.Go(func() { _ = rec.Run(ctx) })
+	cbs := srv.NewCallbacks(w.callbacks)
+	b.wg.Go(func() { _ = cbs.RunWatcher(ctx) })
+	b.wg.Go(func() { _ = cbs.RunDeliverer(ctx) })
 	b.wg.Go(func() { idmap.RunRetention(ctx, ids, w.retention) })
 	b.wg.Go(func() { watchBackend(ctx, log, breaker, time.Second) })
 	if w.probeKey != "" {

@@ -43,22 +43,28 @@ func newServer(log *slog.Logger, accessLog io.Writer, cfg config.Config, be *bac
 	}); ok {
 		gauges.Pending = p.Pending
 	}
+	if o, ok := st.raw.(interface {
+		OutboxDue(ctx context.Context) (int64, error)
+	}); ok {
+		gauges.OutboxDue = o.OutboxDue
+	}
 	return shim.NewServer(log, be.client, st.ids, resolver, shim.Options{
-		Profile:         cfg.Profile,
-		Keys:            keys,
-		Services:        translate.BuiltinServices(),
-		DefaultCountry:  cfg.DefaultCountry,
-		CatalogTTL:      cfg.CatalogTTL,
-		CatalogStaleFor: cfg.CatalogStaleFor,
-		RequestTimeout:  cfg.RequestTimeout,
-		RequestIDTTL:    cfg.RequestIDTTL,
-		Origin:          passthroughOrigin(cfg.Passthrough, be.origin),
-		ProxyTransport:  tel.WrapTransport(upstream.NewTransport()),
-		TracerProvider:  tel.TracerProvider,
-		MeterProvider:   tel.MeterProvider,
-		Propagator:      tel.Propagator,
-		IDMapCache:      st.ids,
-		Gauges:          gauges,
+		Profile:              cfg.Profile,
+		Keys:                 keys,
+		Services:             translate.BuiltinServices(),
+		DefaultCountry:       cfg.DefaultCountry,
+		CatalogTTL:           cfg.CatalogTTL,
+		CatalogStaleFor:      cfg.CatalogStaleFor,
+		RequestTimeout:       cfg.RequestTimeout,
+		RequestIDTTL:         cfg.RequestIDTTL,
+		CallbackAllowPrivate: cfg.CallbackAllowPrivate,
+		Origin:               passthroughOrigin(cfg.Passthrough, be.origin),
+		ProxyTransport:       tel.WrapTransport(upstream.NewTransport()),
+		TracerProvider:       tel.TracerProvider,
+		MeterProvider:        tel.MeterProvider,
+		Propagator:           tel.Propagator,
+		IDMapCache:           st.ids,
+		Gauges:               gauges,
 
 		Sandbox: be.lane,
 
