@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/smsbulk/smsbulk-shim/callback"
 	"github.com/smsbulk/smsbulk-shim/shim"
 	"github.com/smsbulk/smsbulk-shim/upstream"
 	"github.com/smsbulk/smsbulk-shim/upstream/sandbox"
@@ -70,7 +72,7 @@ type laneEnv struct {
 	logs    *logBuffer
 }
 
-func newLaneEnv(t *testing.T, laneOpts upstream.Options) *laneEnv {
+func newLaneEnv(t *testing.T, laneOpts upstream.Options, opts ...func(*shim.Options)) *laneEnv {
 	t.Helper()
 	e := &laneEnv{spans: tracetest.NewSpanRecorder(), metrics: sdkmetric.NewManualReader(), logs: &logBuffer{}}
 	var err error
@@ -98,6 +100,13 @@ func newLaneEnv(t *testing.T, laneOpts upstream.Options) *laneEnv {
 			MeterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(e.metrics)),
 		},
 	})
+	if len(opts) > 0 {
+		o := rigOptions{backend: e.seen, origin: true, log: e.logs, shim: shim.Options{Sandbox: &shim.SandboxLane{Prefix: "sandbox_", API: laneAPI, Origin: laneOrigin}}}
+		for _, f := range opts {
+			f(&o.shim)
+		}
+		e.r = e.r.with(t, o)
+	}
 	e.url = e.r.listen(t)
 	return e
 }
@@ -271,6 +280,41 @@ func TestSandboxLaneReconciles(t *testing.T) {
 	}
 	if got := len(e.lane.Ledger().Refunds(laneKey)); got != 1 {
 		t.Errorf("%d lane refunds, want 1", got)
+	}
+	if n, all := e.seen.seen("sandbox_"); n != 0 || all != 0 {
+		t.Errorf("the real backend saw %d requests (%d from the lane's key)", all, n)
+	}
+}
+
+// TestSandboxLaneCallbacks: the watcher of a lane purchase's callback
+// polls the lane's sandbox, even with a watcher API of its own, and
+// delivers its events; the real backend never sees the key.
+func TestSandboxLaneCallbacks(t *testing.T) {
+	t.Parallel()
+	e := newLaneEnv(t, upstream.Options{}, func(o *shim.Options) { o.CallbackAllowPrivate = true })
+	h := newHooks(t, 0)
+	got := e.get(t, laneKey, "action=getNumber&service=wa&country=62&callback="+url.QueryEscape(h.srv.URL+"/hook"))
+	id, ok := parseNumberIDShim(got)
+	if !ok {
+		t.Fatalf("getNumber with a callback = %q", got)
+	}
+	if got := e.get(t, laneKey, "action=setStatus&status=8&id="+strconv.FormatInt(id, 10)); got != "ACCESS_CANCEL" {
+		t.Fatalf("setStatus 8 = %q", got)
+	}
+	own, err := upstream.New(e.r.baseURL, upstream.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cbs := e.r.srv.NewCallbacks(shim.CallbackOptions{API: own, PollEvery: time.Millisecond,
+		Poster: callback.New(callback.Options{AllowPrivate: true, Timeout: 10 * time.Second})})
+	ctx := t.Context()
+	until(t, "the cancelled event", func() { _, _ = cbs.WatchRound(ctx); _, _ = cbs.DeliverRound(ctx) }, func() bool { return h.count() > 0 })
+	h.mu.Lock()
+	body := string(h.calls[0].body)
+	ok = callback.Verify(h.calls[0].body, laneKey, h.calls[0].signature)
+	h.mu.Unlock()
+	if !strings.Contains(body, `"cancelled"`) || !ok {
+		t.Errorf("event %s (signature verifies with the lane key: %v)", body, ok)
 	}
 	if n, all := e.seen.seen("sandbox_"); n != 0 || all != 0 {
 		t.Errorf("the real backend saw %d requests (%d from the lane's key)", all, n)
