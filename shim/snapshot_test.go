@@ -33,8 +33,13 @@ func newCountingRig(tb testing.TB, opt shim.Options) (*rig, *countingBackend) {
 		tb.Fatal(err)
 	}
 	cb := &countingBackend{sb: sb}
-	// Retries off: a failed offers call is one call.
-	return newRig(tb, rigOptions{backend: cb, shim: opt, upstream: upstream.Options{Retries: -1}}), cb
+	// Retries off: a failed offers call is one call. The whole offer list
+	// is megabytes, decoded slowly under -race on a loaded machine: long
+	// deadlines, so that only the backend's answers decide the outcome.
+	if opt.RequestTimeout == 0 {
+		opt.RequestTimeout = 3 * time.Minute
+	}
+	return newRig(tb, rigOptions{backend: cb, shim: opt, upstream: upstream.Options{Retries: -1, Timeout: 2 * time.Minute}}), cb
 }
 
 // TestPricesColdCoalesced sends 1000 getPrices with no filter at once to a
