@@ -101,7 +101,7 @@ func send(tb testing.TB, method, target string, hdr map[string]string) *http.Res
 	return resp
 }
 
-// waitFor polls cond for up to 10s.
+// waitFor polls cond for up to 60s.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
