@@ -84,29 +84,32 @@ func newLaneEnv(t *testing.T, laneOpts upstream.Options, opts ...func(*shim.Opti
 	}
 	laneSrv := httptest.NewServer(e.lane)
 	t.Cleanup(laneSrv.Close)
+	// Long deadlines: under -race on a loaded machine the catalogs decode
+	// slowly, and only the backends' answers may decide the outcomes.
+	long := func(o *upstream.Options) {
+		if o.Timeout == 0 {
+			o.Timeout, o.BuyTimeout = 2*time.Minute, 2*time.Minute
+		}
+	}
+	long(&laneOpts)
 	laneAPI, err := upstream.New(laneSrv.URL+"/api/v1", laneOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	laneOrigin, _ := url.Parse(laneSrv.URL)
 	e.seen = &keyRecorder{h: e.real}
-	e.r = newRig(t, rigOptions{
-		backend: e.seen,
-		origin:  true,
-		log:     e.logs,
-		shim: shim.Options{
-			Sandbox:        &shim.SandboxLane{Prefix: "sandbox_", API: laneAPI, Origin: laneOrigin},
-			TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(e.spans)),
-			MeterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(e.metrics)),
-		},
-	})
-	if len(opts) > 0 {
-		o := rigOptions{backend: e.seen, origin: true, log: e.logs, shim: shim.Options{Sandbox: &shim.SandboxLane{Prefix: "sandbox_", API: laneAPI, Origin: laneOrigin}}}
-		for _, f := range opts {
-			f(&o.shim)
-		}
-		e.r = e.r.with(t, o)
+	opt := shim.Options{
+		Sandbox:        &shim.SandboxLane{Prefix: "sandbox_", API: laneAPI, Origin: laneOrigin},
+		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(e.spans)),
+		MeterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(e.metrics)),
+		RequestTimeout: 3 * time.Minute,
 	}
+	for _, f := range opts {
+		f(&opt)
+	}
+	var realOpts upstream.Options
+	long(&realOpts)
+	e.r = newRig(t, rigOptions{backend: e.seen, origin: true, log: e.logs, shim: opt, upstream: realOpts})
 	e.url = e.r.listen(t)
 	return e
 }
