@@ -4,6 +4,9 @@
 //	go build -o /tmp/shim ./cmd/smsbulk-shim
 //	go run ./bench/attack -shim /tmp/shim hung [SHIM_X=... ...]  # 1,500 requests to a backend path that hangs 75 s
 //	go run ./bench/attack -shim /tmp/shim idle [SHIM_X=... ...]  # 10,000 idle keep-alive connections
+//	go run ./bench/attack -shim /tmp/shim -idle-hold 150s idle SHIM_IDLE_TIMEOUT=600s  # and after a GC
+//	go build -o /tmp/goproxy ./bench/goproxy
+//	go run ./bench/attack -shim /tmp/shim -idle-anchor /tmp/goproxy -idle-hold 150s idle  # plain net/http, the floor
 //
 // Extra arguments are set in the shim's environment, e.g.
 // SHIM_PASSTHROUGH_TIMEOUT=10s or SHIM_MAX_CONNS=1000. It prints
@@ -56,6 +59,13 @@ func rss(pid int) string {
 
 // shimBin and dataDir are the binary under test and its throw-away ID map.
 var shimBin, dataDir string
+
+// idleHold and idlePath are the idle attack's -idle-hold and -idle-path.
+var (
+	idleHold   time.Duration
+	idlePath   string
+	idleAnchor string
+)
 
 // freeAddr is a loopback address nothing listens on now.
 func freeAddr() string {
@@ -136,8 +146,35 @@ func hung() {
 	fmt.Println("afterwards: goroutines", metric(admin, "go_goroutines"), "fds", metric(admin, "process_open_fds"))
 }
 
+// startAnchor starts bench/goproxy's binary, a plain net/http server, as
+// the idle attack's anchor: the same connections held by net/http with
+// nothing of the shim's. It has no admin listener.
+func startAnchor(bin string) (*exec.Cmd, string, string) {
+	cmd := exec.Command(bin, "-upstream", "http://127.0.0.1:1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() {
+		log.Fatal("the anchor printed no address")
+	}
+	go io.Copy(io.Discard, out)
+	return cmd, sc.Text(), "127.0.0.1:1"
+}
+
 func idle() {
-	cmd, addr, admin := startShim("http://127.0.0.1:1", append([]string{"SHIM_PASSTHROUGH=false"}, flag.Args()[1:]...)...)
+	var cmd *exec.Cmd
+	var addr, admin string
+	if idleAnchor != "" {
+		cmd, addr, admin = startAnchor(idleAnchor)
+	} else {
+		cmd, addr, admin = startShim("http://127.0.0.1:1", append([]string{"SHIM_PASSTHROUGH=false"}, flag.Args()[1:]...)...)
+	}
 	defer cmd.Process.Kill()
 	time.Sleep(500 * time.Millisecond)
 	fmt.Println("before: RSS", rss(cmd.Process.Pid), "goroutines", metric(admin, "go_goroutines"))
@@ -155,7 +192,7 @@ func idle() {
 		conns = append(conns, c)
 		wg.Go(func() {
 			c.SetDeadline(time.Now().Add(20 * time.Second))
-			io.WriteString(c, "GET /stubs/handler_api.php HTTP/1.1\r\nHost: x\r\n\r\n")
+			io.WriteString(c, "GET "+idlePath+" HTTP/1.1\r\nHost: x\r\n\r\n")
 			if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
@@ -164,9 +201,21 @@ func idle() {
 		})
 	}
 	wg.Wait()
+	start := time.Now()
+	report := func() {
+		fmt.Println("after", time.Since(start).Round(time.Second), "with", len(conns), "idle keep-alive connections (", served.Load(), "served ): RSS", rss(cmd.Process.Pid),
+			"goroutines", metric(admin, "go_goroutines"), "stacks", metric(admin, "go_memstats_stack_inuse_bytes"),
+			"heap in use", metric(admin, "go_memstats_heap_inuse_bytes"), "GCs", metric(admin, "go_gc_duration_seconds_count"))
+	}
 	time.Sleep(2 * time.Second)
-	fmt.Println("with", len(conns), "idle keep-alive connections (", served.Load(), "served ): RSS", rss(cmd.Process.Pid), "goroutines", metric(admin, "go_goroutines"),
-		"stacks", metric(admin, "go_memstats_stack_inuse_bytes"), "heap in use", metric(admin, "go_memstats_heap_inuse_bytes"))
+	report()
+	// The runtime forces a GC every 2 minutes: -idle-hold past that shows
+	// the connections' live cost, without the garbage of their requests.
+	// Keep SHIM_IDLE_TIMEOUT above it, or the shim closes them first.
+	for h := 30 * time.Second; h <= idleHold; h += 30 * time.Second {
+		time.Sleep(time.Until(start.Add(h)))
+		report()
+	}
 	for _, c := range conns {
 		c.Close()
 	}
@@ -174,6 +223,9 @@ func idle() {
 
 func main() {
 	flag.StringVar(&shimBin, "shim", "", "path of the smsbulk-shim binary to measure (required)")
+	flag.StringVar(&idlePath, "idle-path", "/stubs/handler_api.php", "idle: the request each connection sends before it idles")
+	flag.StringVar(&idleAnchor, "idle-anchor", "", "idle: hold the connections to this bench/goproxy binary (plain net/http) instead of the shim")
+	flag.DurationVar(&idleHold, "idle-hold", 0, "idle: how long to hold the connections, reporting every 30s (e.g. 150s, past the runtime's forced GC at 2m, with SHIM_IDLE_TIMEOUT=600s)")
 	flag.Parse()
 	if shimBin == "" || flag.NArg() < 1 {
 		log.Fatal("usage: attack -shim PATH hung|idle [SHIM_X=value ...]")
