@@ -216,8 +216,8 @@ func (c Config) problems(sandbox bool) problems {
 	if c.WriteTimeout <= c.RequestTimeout {
 		ps.add("WriteTimeout", "%sWRITE_TIMEOUT (%v) must exceed %sREQUEST_TIMEOUT (%v), or answers are cut off", Prefix, c.WriteTimeout, Prefix, c.RequestTimeout)
 	}
-	if p := c.SandboxKeyPrefix; p != "" && !printableNoSpace(p) {
-		ps.add("SandboxKeyPrefix", "%sSANDBOX_KEY_PREFIX must be printable ASCII without spaces, as API keys are", Prefix)
+	if p := c.SandboxKeyPrefix; p != "" && !translate.ValidKey(p) {
+		ps.add("SandboxKeyPrefix", "%sSANDBOX_KEY_PREFIX must be printable ASCII without spaces, at most 256 bytes, as API keys are", Prefix)
 	}
 	if c.LongPollMax < 0 {
 		ps.add("LongPollMax", "%sLONG_POLL_MAX must not be negative (0 turns long-poll off)", Prefix)
@@ -338,15 +338,4 @@ func PrintHelp(w io.Writer) error {
 		fmt.Fprintf(tw, "%s%s\t%s\t%s\n", Prefix, f.Tag.Get("env"), def, f.Tag.Get("help"))
 	}
 	return tw.Flush()
-}
-
-// printableNoSpace reports whether s is made of printable ASCII other than
-// the space.
-func printableNoSpace(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
 }

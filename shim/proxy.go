@@ -17,6 +17,8 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/smsbulk/smsbulk-shim/upstream"
 )
 
 // clientForwarding are the headers by which a client names itself or the
@@ -35,41 +37,14 @@ var clientForwarding = []string{
 // backend has not answered by then), at most
 // Options.PassthroughMaxConcurrent are in flight (more are refused at once
 // with 503), TRACE and CONNECT are refused (405) and a query that carries
-// an API key is answered here (400) and never forwarded.
+// an API key is answered here (400) and never forwarded. A request with a
+// key of the sandbox lane goes to the lane's origin instead (none: 404).
 func (s *Server) handlePassthrough() http.Handler {
-	origin := s.opt.Origin
 	prop := s.opt.Propagator
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			target := origin
-			if s.sandboxKey(headerKey(pr.In.Header)) {
-				target = s.opt.Sandbox.Origin
-			}
-			pr.SetURL(target)
-			pr.Out.Host = target.Host
-			// ReverseProxy drops parameters it cannot parse (";", a bad
-			// escape) and re-encodes the rest: forward the query as sent.
-			pr.Out.URL.RawQuery = joinQuery(target.RawQuery, pr.In.URL.RawQuery)
-			s.forwarding(pr)
-			prop.Inject(pr.Out.Context(), propagation.HeaderCarrier(pr.Out.Header))
-		},
-		Transport: s.opt.ProxyTransport,
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			span := trace.SpanFromContext(r.Context())
-			status, msg := http.StatusBadGateway, "bad gateway"
-			if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
-				status, msg = http.StatusGatewayTimeout, "gateway timeout"
-			}
-			span.SetStatus(codes.Error, msg)
-			level := slog.LevelWarn
-			if errors.Is(err, http.ErrAbortHandler) || errors.Is(r.Context().Err(), context.Canceled) {
-				level = slog.LevelDebug
-			}
-			// Only the path: the query may hold a secret.
-			s.log.LogAttrs(r.Context(), level, "pass-through failed",
-				slog.String("method", boundedMethod(r.Method)), slog.String("path", r.URL.EscapedPath()), slog.String("err", redactErr(err)))
-			http.Error(w, msg, status)
-		},
+	rp := s.reverseProxy(s.opt.Origin)
+	var laneRP *httputil.ReverseProxy
+	if s.opt.Sandbox != nil && s.opt.Sandbox.Origin != nil {
+		laneRP = s.reverseProxy(s.opt.Sandbox.Origin)
 	}
 	tel := s.ptel
 	slots := make(chan struct{}, s.opt.PassthroughMaxConcurrent)
@@ -81,7 +56,7 @@ func (s *Server) handlePassthrough() http.Handler {
 			trace.WithAttributes(httpAttrs(r)...))
 		defer span.End()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		sandbox := s.sandboxKey(headerKey(r.Header))
+		sandbox := s.sandboxKey(upstream.HeaderKey(r.Header))
 		if sandbox {
 			span.SetAttributes(attrSandbox.Bool(true))
 		}
@@ -119,7 +94,7 @@ func (s *Server) handlePassthrough() http.Handler {
 			// the access logs of the backend and every balancer on the way.
 			http.Error(rec, "api_key is not accepted in the query of this path", http.StatusBadRequest)
 			return
-		case sandbox && s.opt.Sandbox.Origin == nil:
+		case sandbox && laneRP == nil:
 			http.NotFound(rec, r)
 			return
 		}
@@ -135,8 +110,46 @@ func (s *Server) handlePassthrough() http.Handler {
 		defer tel.active.Add(ctx, -1)
 		ctx, cancel := context.WithTimeout(ctx, s.opt.PassthroughTimeout)
 		defer cancel()
-		rp.ServeHTTP(rec, r.WithContext(ctx))
+		to := rp
+		if sandbox {
+			to = laneRP
+		}
+		to.ServeHTTP(rec, r.WithContext(ctx))
 	})
+}
+
+// reverseProxy forwards to origin: the request as sent, with the
+// forwarding headers and the trace context.
+func (s *Server) reverseProxy(origin *url.URL) *httputil.ReverseProxy {
+	prop := s.opt.Propagator
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(origin)
+			pr.Out.Host = origin.Host
+			// ReverseProxy drops parameters it cannot parse (";", a bad
+			// escape) and re-encodes the rest: forward the query as sent.
+			pr.Out.URL.RawQuery = joinQuery(origin.RawQuery, pr.In.URL.RawQuery)
+			s.forwarding(pr)
+			prop.Inject(pr.Out.Context(), propagation.HeaderCarrier(pr.Out.Header))
+		},
+		Transport: s.opt.ProxyTransport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			span := trace.SpanFromContext(r.Context())
+			status, msg := http.StatusBadGateway, "bad gateway"
+			if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+				status, msg = http.StatusGatewayTimeout, "gateway timeout"
+			}
+			span.SetStatus(codes.Error, msg)
+			level := slog.LevelWarn
+			if errors.Is(err, http.ErrAbortHandler) || errors.Is(r.Context().Err(), context.Canceled) {
+				level = slog.LevelDebug
+			}
+			// Only the path: the query may hold a secret.
+			s.log.LogAttrs(r.Context(), level, "pass-through failed",
+				slog.String("method", boundedMethod(r.Method)), slog.String("path", r.URL.EscapedPath()), slog.String("err", redactErr(err)))
+			http.Error(w, msg, status)
+		},
+	}
 }
 
 // forwarding sets the forwarding headers of a pass-through request. From a

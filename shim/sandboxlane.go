@@ -2,7 +2,6 @@ package shim
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -117,18 +116,4 @@ func (s *Server) catalogFor(key string) *catalog {
 		return s.sandboxCatalog
 	}
 	return s.catalog
-}
-
-// headerKey is the API key a native API request carries, as the native
-// API reads it: X-Api-Key, or Authorization: Bearer.
-func headerKey(h http.Header) string {
-	if k := h.Get("X-Api-Key"); k != "" {
-		return k
-	}
-	a := h.Get("Authorization")
-	const bearer = "bearer "
-	if len(a) > len(bearer) && strings.EqualFold(a[:len(bearer)], bearer) {
-		return strings.TrimSpace(a[len(bearer):])
-	}
-	return ""
 }

@@ -418,15 +418,26 @@ func (t *telemetry) longPollOver(ctx context.Context, bound string) {
 	}
 }
 
+// callbackEvent, callbackAttempt and callbackDead count the callbacks'
+// events, delivery attempts and events given up, as the other counters
+// do: nothing without a meter provider, attribute sets built once.
 func (t *telemetry) callbackEvent(ctx context.Context, event string) {
-	t.cbEvents.Add(ctx, 1, metric.WithAttributes(attrCallbackEvent.String(event)))
+	if t.metered {
+		t.cbEvents.Add(ctx, 1, t.attrSets.get(attrCallbackEvent, event, "", ""))
+	}
 }
 
 func (t *telemetry) callbackAttempt(ctx context.Context, outcome string) {
-	t.cbAttempts.Add(ctx, 1, metric.WithAttributes(attrOutcome.String(outcome)))
+	if t.metered {
+		t.cbAttempts.Add(ctx, 1, t.attrSets.get(attrOutcome, outcome, "", ""))
+	}
 }
 
-func (t *telemetry) callbackDead(ctx context.Context) { t.cbDead.Add(ctx, 1) }
+func (t *telemetry) callbackDead(ctx context.Context) {
+	if t.metered {
+		t.cbDead.Add(ctx, 1)
+	}
+}
 
 // outcome names how a call ended, for metrics: ok, the native error code,
 // or transport.

@@ -357,3 +357,18 @@ func validAPIKey(key string) bool {
 	}
 	return true
 }
+
+// HeaderKey is the API key a native API request carries, as the native API
+// reads it: the X-Api-Key header, or "Authorization: Bearer <key>"; "" if
+// neither.
+func HeaderKey(h http.Header) string {
+	if k := h.Get("X-Api-Key"); k != "" {
+		return k
+	}
+	a := h.Get("Authorization")
+	const bearer = "bearer "
+	if len(a) > len(bearer) && strings.EqualFold(a[:len(bearer)], bearer) {
+		return strings.TrimSpace(a[len(bearer):])
+	}
+	return ""
+}

@@ -179,7 +179,9 @@ func connOwner(tb testing.TB, port int, pids ...int) int {
 	inode := ""
 	for line := range strings.Lines(string(tcp)) {
 		f := strings.Fields(line)
-		if len(f) > 9 && f[1] == local {
+		// A closed connection that once had the same port lingers in
+		// TIME_WAIT with inode 0: only a live socket names its owner.
+		if len(f) > 9 && f[1] == local && f[9] != "0" {
 			inode = f[9]
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/shopspring/decimal"
+
 	"github.com/smsbulk/smsbulk-shim/upstream"
 )
 
@@ -271,7 +272,7 @@ type action func(c *call) result
 // idempotency.
 func (s *Sandbox) handle(route string, act action) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := apiKey(r)
+		key := upstream.HeaderKey(r.Header)
 		if !s.known(key) {
 			writeResult(w, errResult(http.StatusUnauthorized, upstream.CodeUnauthorized, "missing or unknown API key"))
 			return
@@ -340,19 +341,6 @@ func (s *Sandbox) do(method, path string, c *call, act action) result {
 		res = res.slow()
 	}
 	return res
-}
-
-// apiKey returns the key of the x-api-key header or of "Authorization:
-// Bearer", or "".
-func apiKey(r *http.Request) string {
-	if k := r.Header.Get("X-Api-Key"); k != "" {
-		return k
-	}
-	h := r.Header.Get("Authorization")
-	if len(h) > len("bearer ") && strings.EqualFold(h[:len("bearer ")], "bearer ") {
-		return strings.TrimSpace(h[len("bearer "):])
-	}
-	return ""
 }
 
 // known reports whether key has an account: one of Config.Keys, or one
